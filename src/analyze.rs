@@ -1,0 +1,98 @@
+//! Offline analysis: a whole capture file through the engine, into one document.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::calls::CallConfig;
+use crate::capture::{CaptureError, OfflineCapture};
+use crate::engine::{Counters, Engine, EngineConfig};
+use crate::record::{self, CallRecord, EndedReason};
+
+/// The `capture` object of `vqprobe analyze --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureSummary {
+    /// File analysed.
+    pub file: String,
+    /// pcap link-type number.
+    pub link_type: i32,
+    /// First frame, RFC 3339 UTC.
+    pub first_packet_at: Option<String>,
+    /// Last frame, RFC 3339 UTC.
+    pub last_packet_at: Option<String>,
+    /// Span of the capture, s.
+    pub duration_seconds: f64,
+    /// Whether reading stopped early on a damaged or cut file.
+    pub truncated: bool,
+    /// What stopped it.
+    pub error: Option<String>,
+    /// Engine counters.
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// The whole document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Capture counters.
+    pub capture: CaptureSummary,
+    /// Every call, ordered by start.
+    pub calls: Vec<CallRecord>,
+}
+
+/// Analyses a capture. A file that cannot be opened is an `Err`; a file damaged
+/// part-way still yields everything read before the damage, with `truncated` set and
+/// the error returned beside it so the caller can exit non-zero.
+pub fn analyze_file(
+    path: &Path,
+    calls: CallConfig,
+) -> Result<(Analysis, Option<CaptureError>), CaptureError> {
+    let mut cap = OfflineCapture::open(path)?;
+    let link = cap.link_type();
+    let mut engine = Engine::new(EngineConfig::new(calls));
+    let mut damage = None;
+    loop {
+        match cap.next_frame() {
+            Ok(Some(f)) => engine.on_frame(f.ts_ns, link, f.data),
+            Ok(None) => break,
+            Err(e) => {
+                damage = Some(e);
+                break;
+            }
+        }
+    }
+    let first = engine.first_ns();
+    let last = first.map(|_| engine.now_ns());
+    let records = engine.finish(EndedReason::EndOfCapture);
+    let summary = CaptureSummary {
+        file: path.display().to_string(),
+        link_type: cap.dlt(),
+        first_packet_at: first.map(record::rfc3339),
+        last_packet_at: last.map(record::rfc3339),
+        duration_seconds: match (first, last) {
+            (Some(a), Some(b)) => record::round6((b - a) as f64 / 1e9),
+            _ => 0.0,
+        },
+        truncated: damage.is_some(),
+        error: damage.as_ref().map(ToString::to_string),
+        counters: engine.counters().clone(),
+    };
+    Ok((
+        Analysis {
+            capture: summary,
+            calls: records,
+        },
+        damage,
+    ))
+}
+
+/// Convenience for tests and benches: default call settings with an MNO table.
+pub fn default_call_config(mno: Arc<crate::mno::MnoTable>) -> CallConfig {
+    CallConfig {
+        agent_header: "X-Agent-Id".to_string(),
+        local_nets: Vec::new(),
+        mno,
+        codecs: Arc::new(crate::codec::CodecTable::default()),
+    }
+}

@@ -1,0 +1,241 @@
+//! The `vqprobe` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use vqprobe::analyze;
+use vqprobe::codec::{self, CodecTable};
+use vqprobe::emodel::{self, G107Params};
+use vqprobe::mno::MnoTable;
+
+#[derive(Parser)]
+#[command(
+    name = "vqprobe",
+    version,
+    about = "Passive voice-quality probe (RTP/RTCP/SIP, RFC 3550, ITU-T G.107)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Table,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse a capture file offline and print every call and stream.
+    Analyze {
+        /// pcap or pcapng file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Networks of the probed host (repeatable); media to them is inbound.
+        #[arg(long = "local-net", value_name = "CIDR")]
+        local_net: Vec<IpNet>,
+        /// MNO prefix table (`prefix,mno,country`); the shipped table by default.
+        #[arg(long, value_name = "CSV")]
+        mno_prefixes: Option<PathBuf>,
+        /// SIP header that names the agent.
+        #[arg(long, default_value = "X-Agent-Id")]
+        agent_header: String,
+        /// Print throughput and peak memory to stderr.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// The E-model as a calculator.
+    Emodel {
+        /// Codec name (PCMU, G729, ...) for Ie and Bpl.
+        #[arg(long, conflicts_with_all = ["ie", "bpl"])]
+        codec: Option<String>,
+        /// Equipment impairment factor.
+        #[arg(long, requires = "bpl")]
+        ie: Option<f64>,
+        /// Packet-loss robustness factor.
+        #[arg(long, requires = "ie")]
+        bpl: Option<f64>,
+        /// Packet loss, percent.
+        #[arg(long, default_value_t = 0.0)]
+        ppl: f64,
+        /// Burst ratio.
+        #[arg(long = "burst-r", default_value_t = 1.0)]
+        burst_r: f64,
+        /// One-way mouth-to-ear delay Ta in ms (T = Ta, Tr = 2 Ta).
+        #[arg(long = "delay-ms", default_value_t = 0.0)]
+        delay_ms: f64,
+        /// Use the simplified probe form (R = 93.2 − Id − Ie,eff) instead of full G.107.
+        #[arg(long)]
+        simplified: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn load_mno(path: Option<&PathBuf>) -> Result<Arc<MnoTable>> {
+    Ok(Arc::new(match path {
+        Some(p) => MnoTable::load(p)?,
+        None => MnoTable::embedded(),
+    }))
+}
+
+fn run_analyze(
+    file: PathBuf,
+    format: Format,
+    local_net: Vec<IpNet>,
+    mno_prefixes: Option<PathBuf>,
+    agent_header: String,
+    stats: bool,
+) -> Result<()> {
+    let mno = load_mno(mno_prefixes.as_ref())?;
+    let mut cfg = analyze::default_call_config(mno);
+    cfg.local_nets = local_net;
+    cfg.agent_header = agent_header;
+    let started = Instant::now();
+    let (analysis, damage) = analyze::analyze_file(&file, cfg)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&analysis).context("encoding JSON")?,
+        Format::Table => vqprobe::report::table(&analysis),
+    };
+    println!("{text}");
+    if stats {
+        let pkts = analysis.capture.counters.packets;
+        eprintln!(
+            "stats: {pkts} packets in {elapsed:.3} s = {:.0} packets/s, peak RSS {:.1} MiB",
+            pkts as f64 / elapsed.max(1e-9),
+            peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+        );
+    }
+    if let Some(e) = damage {
+        // Everything read before the damage was printed; the exit code says it is partial.
+        bail!("{}: {e}", file.display());
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_emodel(
+    codec_name: Option<String>,
+    ie: Option<f64>,
+    bpl: Option<f64>,
+    ppl: f64,
+    burst_r: f64,
+    delay_ms: f64,
+    simplified: bool,
+    format: Format,
+) -> Result<()> {
+    let (ie, bpl, wideband) = match (codec_name, ie, bpl) {
+        (Some(name), _, _) => {
+            let table = CodecTable::default();
+            let imp = table.lookup(&name).with_context(|| {
+                let known: Vec<&str> = codec::CODECS
+                    .iter()
+                    .filter(|c| c.is_scored())
+                    .map(|c| c.name)
+                    .collect();
+                format!(
+                    "unknown or unscored codec {name:?} (known: {})",
+                    known.join(", ")
+                )
+            })?;
+            (imp.ie, imp.bpl, imp.wideband)
+        }
+        (None, Some(ie), Some(bpl)) => (ie, bpl, false),
+        _ => bail!("give --codec NAME, or --ie N with --bpl N"),
+    };
+    for (name, v) in [
+        ("ppl", ppl),
+        ("burst-r", burst_r),
+        ("delay-ms", delay_ms),
+        ("ie", ie),
+        ("bpl", bpl),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            bail!("--{name} must be a finite non-negative number, got {v}");
+        }
+    }
+    let (r, mos, breakdown) = if simplified {
+        let r = emodel::simplified_r(delay_ms, ie, bpl, ppl, burst_r);
+        (r, emodel::mos_from_r(r), None)
+    } else {
+        let p = if wideband {
+            G107Params::for_path_wideband(delay_ms, ie, bpl, ppl, burst_r)
+        } else {
+            G107Params::for_path(delay_ms, ie, bpl, ppl, burst_r)
+        };
+        let b = emodel::compute(&p);
+        (b.r, b.mos, Some(b))
+    };
+    match format {
+        Format::Json => {
+            let mut v = serde_json::json!({ "r_factor": r, "mos": mos });
+            if let (Some(b), Some(obj)) = (breakdown, v.as_object_mut()) {
+                obj.insert("breakdown".into(), serde_json::to_value(b)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Table => {
+            println!("r_factor {r:.6}\nmos {mos:.6}");
+            if let Some(b) = breakdown {
+                println!(
+                    "ro {:.6}\nis {:.6}\nidte {:.6}\nidle {:.6}\nidd {:.6}\nie_eff {:.6}",
+                    b.ro, b.is, b.idte, b.idle, b.idd, b.ie_eff
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Analyze {
+            file,
+            format,
+            local_net,
+            mno_prefixes,
+            agent_header,
+            stats,
+        } => run_analyze(file, format, local_net, mno_prefixes, agent_header, stats),
+        Cmd::Emodel {
+            codec,
+            ie,
+            bpl,
+            ppl,
+            burst_r,
+            delay_ms,
+            simplified,
+            format,
+        } => run_emodel(codec, ie, bpl, ppl, burst_r, delay_ms, simplified, format),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain joined, never a backtrace.
+            let msg: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("vqprobe: {}", msg.join(": "));
+            ExitCode::from(2)
+        }
+    }
+}

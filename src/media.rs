@@ -1,0 +1,143 @@
+//! What signalling (SDP or pushed metadata) says about a media endpoint, and how a
+//! payload type resolves to a codec and clock for the metrics.
+
+use crate::codec::{self, MediaKind};
+
+/// One `a=rtpmap` (or static) payload format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadFormat {
+    /// RTP payload type.
+    pub pt: u8,
+    /// Encoding name as signalled (e.g. `opus`, `G726-32`).
+    pub encoding: String,
+    /// RTP clock rate in Hz.
+    pub clock_rate: u32,
+}
+
+/// The payload formats negotiated for one media endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayloadMap {
+    /// Formats in SDP order.
+    pub formats: Vec<PayloadFormat>,
+    /// `a=ptime`, when signalled.
+    pub ptime_ms: Option<u32>,
+}
+
+impl PayloadMap {
+    /// The signalled format for a payload type.
+    pub fn get(&self, pt: u8) -> Option<&PayloadFormat> {
+        self.formats.iter().find(|f| f.pt == pt)
+    }
+}
+
+/// How one payload type of a stream is treated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PtInfo {
+    /// Codec name for reports (`PCMU`, `opus`, ...); `None` when unknown.
+    pub name: Option<String>,
+    /// Clock rate the probe uses (0 = unknown: inferred from the stream).
+    pub clock: u32,
+    /// Clock rate tshark would use (0 = tshark computes no jitter).
+    pub tshark_clock: u32,
+    /// Voice, events, comfort noise or video; unknown payloads count as voice.
+    pub kind: MediaKind,
+}
+
+/// Resolves a payload type against the signalled map, then the static table.
+pub fn resolve(pt: u8, map: Option<&PayloadMap>) -> PtInfo {
+    let signalled = map.and_then(|m| m.get(pt));
+    let tshark_clock = crate::stream::jitter::tshark_clock(
+        pt,
+        signalled.map(|f| (f.encoding.as_str(), f.clock_rate)),
+    );
+    if let Some(f) = signalled {
+        let info = codec::by_name(&f.encoding);
+        return PtInfo {
+            name: Some(info.map_or_else(|| f.encoding.clone(), |c| c.name.to_string())),
+            clock: f.clock_rate,
+            tshark_clock,
+            kind: info.map_or(MediaKind::Voice, |c| c.kind),
+        };
+    }
+    if pt < 96 {
+        if let Some(c) = codec::by_static_pt(pt) {
+            return PtInfo {
+                name: Some(c.name.to_string()),
+                clock: c.clock_rate,
+                tshark_clock,
+                kind: c.kind,
+            };
+        }
+        if let Some(clock) = codec::static_clock_rate(pt) {
+            return PtInfo {
+                name: None,
+                clock,
+                tshark_clock,
+                kind: if clock == 90_000 {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Voice
+                },
+            };
+        }
+    }
+    PtInfo {
+        name: None,
+        clock: 0,
+        tshark_clock,
+        kind: MediaKind::Voice,
+    }
+}
+
+/// Snaps a measured timestamp rate to the audio clock it most likely is.
+///
+/// Used when a dynamic payload type comes with no SDP (RTP-only captures): the RTP
+/// timestamp advances at the clock rate, so ts-delta / arrival-delta over a few
+/// packets names it to within the network jitter.
+pub fn infer_clock(ts_delta: u32, arrival_delta_s: f64) -> Option<u32> {
+    const RATES: [u32; 7] = [8000, 12000, 16000, 24000, 32000, 48000, 90000];
+    if arrival_delta_s <= 0.005 || ts_delta == 0 {
+        return None;
+    }
+    let measured = f64::from(ts_delta) / arrival_delta_s;
+    RATES
+        .iter()
+        .copied()
+        .min_by(|a, b| {
+            let da = (measured / f64::from(*a)).ln().abs();
+            let db = (measured / f64::from(*b)).ln().abs();
+            da.total_cmp(&db)
+        })
+        .filter(|r| (measured / f64::from(*r)).ln().abs() < 0.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_and_signalled() {
+        let pcmu = resolve(0, None);
+        assert_eq!((pcmu.name.as_deref(), pcmu.clock), (Some("PCMU"), 8000));
+        let map = PayloadMap {
+            formats: vec![PayloadFormat {
+                pt: 99,
+                encoding: "opus".into(),
+                clock_rate: 48000,
+            }],
+            ptime_ms: Some(20),
+        };
+        let opus = resolve(99, Some(&map));
+        assert_eq!((opus.clock, opus.tshark_clock), (48000, 48000));
+        let unknown = resolve(107, None);
+        assert_eq!((unknown.clock, unknown.tshark_clock), (0, 0));
+    }
+
+    #[test]
+    fn clock_inference() {
+        assert_eq!(infer_clock(2880, 0.060), Some(48000));
+        assert_eq!(infer_clock(160, 0.021), Some(8000));
+        assert_eq!(infer_clock(320, 0.020), Some(16000));
+        assert_eq!(infer_clock(160, 0.001), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! The records the engine produces, in the JSON shape of the contract (snake_case;
+//! absent figures are `null`, not 0).
+
+use serde::{Deserialize, Serialize};
+
+/// Media or call direction relative to the probed host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Media arriving at the host / a call the far end placed.
+    Inbound,
+    /// Media leaving the host / a call the host placed.
+    Outbound,
+}
+
+impl Direction {
+    /// The lowercase name used in JSON and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// Lifecycle state of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Still running (live daemon only).
+    InProgress,
+    /// Answered and ended.
+    Completed,
+    /// Rejected with a final error response, or never set up.
+    Failed,
+    /// Cancelled by the caller before answer, or unanswered when signalling stopped.
+    Abandoned,
+}
+
+impl CallStatus {
+    /// The snake_case name used in JSON and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::InProgress => "in_progress",
+            CallStatus::Completed => "completed",
+            CallStatus::Failed => "failed",
+            CallStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedReason {
+    /// A BYE.
+    Bye,
+    /// A CANCEL before answer.
+    Cancel,
+    /// A final 3xx–6xx response to the INVITE.
+    Error,
+    /// No RTP (and no SIP end) for longer than the RTP timeout.
+    RtpTimeout,
+    /// The capture ended with the call still open (offline analysis).
+    EndOfCapture,
+    /// The daemon stopped with the call still open.
+    Shutdown,
+}
+
+impl EndedReason {
+    /// The snake_case name used in JSON and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedReason::Bye => "bye",
+            EndedReason::Cancel => "cancel",
+            EndedReason::Error => "error",
+            EndedReason::RtpTimeout => "rtp_timeout",
+            EndedReason::EndOfCapture => "end_of_capture",
+            EndedReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Outcome of a call once the NOC has looked at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The issue behind the call was resolved.
+    Resolved,
+    /// It was not.
+    Unresolved,
+}
+
+/// Far-end RTCP report figures about a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RemoteRecord {
+    /// Fraction lost in its last report interval, 0–1.
+    pub fraction_lost: f64,
+    /// Cumulative lost as reported.
+    pub cumulative_lost: i64,
+    /// Jitter it measured, ms.
+    pub jitter_ms: Option<f64>,
+}
+
+/// One 5-second interval of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalRecord {
+    /// Interval start, RFC 3339 UTC.
+    pub start: String,
+    /// Packets received in it.
+    pub packets: u64,
+    /// Sequence numbers lost in it.
+    pub lost: u64,
+    /// RFC 3550 jitter at its end, ms.
+    pub jitter_ms: f64,
+    /// MOS of the interval, `null` with too little media.
+    pub mos: Option<f64>,
+}
+
+/// One direction of media (one SSRC on one 5-tuple).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// Relative to the probed host.
+    pub direction: Direction,
+    /// Sender `ip:port` (`[v6]:port`).
+    pub src: String,
+    /// Receiver `ip:port`.
+    pub dst: String,
+    /// `0x` + 8 lowercase hex digits.
+    pub ssrc: String,
+    /// Payload type of the voice payload (first one seen).
+    pub payload_type: Option<u8>,
+    /// Codec name.
+    pub codec: Option<String>,
+    /// RTP clock rate used, Hz.
+    pub clock_rate: Option<u32>,
+    /// Packets received, duplicates included (tshark's `Pkts`).
+    pub packets: u64,
+    /// Highest extended sequence − first + 1.
+    pub expected: u64,
+    /// Expected − unique received.
+    pub lost: u64,
+    /// Copies of already received packets.
+    pub duplicates: u64,
+    /// First copies that arrived after a higher sequence number.
+    pub out_of_order: u64,
+    /// RFC 3550 interarrival jitter, final value, ms.
+    pub jitter_ms: Option<f64>,
+    /// tshark's max jitter, ms.
+    pub max_jitter_ms: Option<f64>,
+    /// tshark's mean jitter, ms.
+    pub mean_jitter_ms: Option<f64>,
+    /// tshark's max delta, ms.
+    pub max_delta_ms: f64,
+    /// Histogram of loss-run lengths: index 0 = single losses … index 9 = 10 or more.
+    pub loss_runs: [u64; 10],
+    /// Conversational MOS (adaptive jitter buffer).
+    pub mos: Option<f64>,
+    /// Listening MOS.
+    pub mos_lq: Option<f64>,
+    /// MOS behind a fixed 50 ms jitter buffer.
+    pub mos_jb50: Option<f64>,
+    /// MOS behind a fixed 200 ms jitter buffer.
+    pub mos_jb200: Option<f64>,
+    /// R-factor behind `mos`.
+    pub r_factor: Option<f64>,
+    /// Probe-to-far-end round trip from RTCP, ms.
+    pub rtt_ms: Option<f64>,
+    /// 5-second intervals.
+    pub intervals: Vec<IntervalRecord>,
+    /// What the far end reported about this stream.
+    pub remote: Option<RemoteRecord>,
+}
+
+/// Call-level quality summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct QualityRecord {
+    /// Conversational MOS of the worst direction.
+    pub mos: Option<f64>,
+    /// Listening MOS of the worst direction.
+    pub mos_lq: Option<f64>,
+    /// R-factor of the worst direction.
+    pub r_factor: Option<f64>,
+    /// Lowest 5-second MOS of any direction.
+    pub min_interval_mos: Option<f64>,
+    /// Largest RFC 3550 jitter of any direction, ms.
+    pub jitter_ms: Option<f64>,
+    /// Largest loss ratio of any direction (lost / expected).
+    pub loss_ratio: Option<f64>,
+    /// Round trip from RTCP, ms.
+    pub rtt_ms: Option<f64>,
+    /// RTT / 2, ms.
+    pub one_way_delay_ms: Option<f64>,
+}
+
+/// A call and its media, as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// vqprobe's id: the SIP Call-ID, the pushed id, or `rtp-…` for RTP-only pairs.
+    pub call_id: String,
+    /// SIP Call-ID when signalled.
+    pub sip_call_id: Option<String>,
+    /// Agent, from pushed metadata or the agent header.
+    pub agent_id: Option<String>,
+    /// Caller's number.
+    pub from_number: Option<String>,
+    /// Callee's number.
+    pub to_number: Option<String>,
+    /// Mobile network operator of the remote number, or `unknown`.
+    pub mno: String,
+    /// ISO country of the remote number.
+    pub country: Option<String>,
+    /// `inbound` when the far end placed the call.
+    pub direction: Direction,
+    /// Lifecycle state.
+    pub status: CallStatus,
+    /// Why it ended.
+    pub ended_reason: Option<EndedReason>,
+    /// Start (INVITE or first packet), RFC 3339 UTC.
+    pub created_at: String,
+    /// End, RFC 3339 UTC.
+    pub ended_at: Option<String>,
+    /// Talk time (answer to end) for SIP calls; first to last packet otherwise.
+    pub duration_seconds: f64,
+    /// Codec of the first voice stream.
+    pub codec: Option<String>,
+    /// Media in one direction only.
+    pub one_way_audio: bool,
+    /// MOS of the worst direction.
+    pub quality_mos: Option<f64>,
+    /// Quality summary.
+    pub quality: QualityRecord,
+    /// NOC classification.
+    pub resolution: Option<Resolution>,
+    /// When `resolution` was set.
+    pub classified_at: Option<String>,
+    /// Link to a recording, when the platform pushed one.
+    pub recording_url: Option<String>,
+    /// Media streams.
+    pub streams: Vec<StreamRecord>,
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC with millisecond precision.
+pub fn rfc3339(ns: i64) -> String {
+    let ms = ns.div_euclid(1_000_000);
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
+}
+
+/// Formats an SSRC as the contract wants: `0x` + 8 lowercase hex digits.
+pub fn ssrc_hex(ssrc: u32) -> String {
+    format!("0x{ssrc:08x}")
+}
+
+/// Rounds a figure for output: enough digits for any test, no float noise.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_and_ssrc_formats() {
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(ssrc_hex(0x6a51_8186), "0x6a518186");
+        assert_eq!(ssrc_hex(1), "0x00000001");
+    }
+}

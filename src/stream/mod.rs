@@ -1,0 +1,407 @@
+//! One RTP stream (one direction, one SSRC, one 5-tuple): every per-packet figure the
+//! contract defines, updated in O(1) per packet with bounded memory.
+
+pub mod jitter;
+pub mod playout;
+pub mod seq;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::codec::MediaKind;
+use crate::media::{self, PayloadMap, PtInfo};
+use crate::rtp::RtpHeader;
+use jitter::{RfcJitter, TsharkStats};
+use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
+use seq::{SeqOutcome, SeqTracker};
+
+/// Identity of a stream: RFC 3550 keys by SSRC; B2BUAs reuse an SSRC on both legs,
+/// so the 5-tuple is part of the key too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Synchronisation source.
+    pub ssrc: u32,
+}
+
+/// What the far end said about this stream in RTCP report blocks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemoteReport {
+    /// Fraction lost since its previous report (0–1).
+    pub fraction_lost: f64,
+    /// Cumulative packets lost (signed, as reported).
+    pub cumulative_lost: i64,
+    /// Interarrival jitter in ms (report units over the stream's clock).
+    pub jitter_ms: Option<f64>,
+    /// Extended highest sequence number it had received.
+    pub ext_highest_seq: u32,
+    /// Capture time of the report.
+    pub at_ns: i64,
+}
+
+/// RTCP XR VoIP Metrics (RFC 3611 §4.7) the far end sent about this stream.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct XrQuality {
+    /// R-factor it computed, if any.
+    pub r_factor: Option<f64>,
+    /// MOS-LQ it computed, if any.
+    pub mos_lq: Option<f64>,
+    /// MOS-CQ it computed, if any.
+    pub mos_cq: Option<f64>,
+}
+
+/// Round-trip samples measured from RTCP for the probe-to-far-end leg of this stream.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RttStats {
+    /// Samples taken.
+    pub samples: u64,
+    /// Latest sample (ms).
+    pub last_ms: f64,
+    /// Sum of samples (ms), for the mean.
+    pub sum_ms: f64,
+    /// Largest sample (ms).
+    pub max_ms: f64,
+}
+
+impl RttStats {
+    /// Adds one sample; negative values (clock skew in the far end's DLSR) clamp to 0.
+    pub fn add(&mut self, ms: f64) {
+        let ms = ms.max(0.0);
+        self.samples += 1;
+        self.last_ms = ms;
+        self.sum_ms += ms;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    /// Mean of the samples, `None` without samples.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.samples > 0).then(|| self.sum_ms / self.samples as f64)
+    }
+}
+
+/// Per-stream state fed one packet at a time.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// Identity.
+    pub key: StreamKey,
+    /// Capture time of the first packet (ns since the epoch).
+    pub first_ns: i64,
+    /// Capture time of the last packet.
+    pub last_ns: i64,
+    /// Packets received, duplicates included.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub payload_bytes: u64,
+    /// Payload type of the first voice (or first) packet.
+    pub main_pt: Option<u8>,
+    /// Resolved info for `main_pt`.
+    pub main_info: Option<PtInfo>,
+    /// Clock used for RFC jitter and the buffers (0 until known or inferred).
+    pub clock: u32,
+    /// Packet duration (ms) from consecutive timestamps, or `a=ptime`.
+    pub frame_ms: Option<f64>,
+    /// Latest far-end report about this stream.
+    pub remote: Option<RemoteReport>,
+    /// Far-end XR VoIP Metrics about this stream.
+    pub xr: Option<XrQuality>,
+    /// Probe-to-far-end round trips.
+    pub rtt: RttStats,
+    /// Sequence tracking (RFC 3550 A.1 with duplicates).
+    pub seq: SeqTracker,
+    /// RFC 3550 A.8 jitter.
+    pub rfc_jitter: RfcJitter,
+    /// tshark's statistics.
+    pub tshark: TsharkStats,
+    /// Playout view: loss runs, buffers, intervals.
+    pub playout: Playout,
+    payloads: Option<Arc<PayloadMap>>,
+    cached_pt: Option<(u8, PtInfo)>,
+    buffers: [JitterBuffer; BUFFERS],
+    min_transit_ms: Option<f64>,
+    ts_ext: i64,
+    last_ts: Option<u32>,
+    prev_seq_ts: Option<(u16, u32, i64)>,
+    clock_guess: Option<(u32, i64)>,
+}
+
+impl Stream {
+    /// A new stream; `trusted` skips RFC 3550 probation (signalled or confirmed flows).
+    pub fn new(
+        key: StreamKey,
+        first_ns: i64,
+        payloads: Option<Arc<PayloadMap>>,
+        interval_ns: i64,
+        trusted: bool,
+    ) -> Self {
+        let frame_ms = payloads.as_ref().and_then(|p| p.ptime_ms).map(f64::from);
+        Stream {
+            key,
+            first_ns,
+            last_ns: first_ns,
+            packets: 0,
+            payload_bytes: 0,
+            main_pt: None,
+            main_info: None,
+            clock: 0,
+            frame_ms,
+            remote: None,
+            xr: None,
+            rtt: RttStats::default(),
+            seq: if trusted {
+                SeqTracker::trusted()
+            } else {
+                SeqTracker::new()
+            },
+            rfc_jitter: RfcJitter::default(),
+            tshark: TsharkStats::default(),
+            playout: Playout::new(interval_ns),
+            payloads,
+            cached_pt: None,
+            buffers: [
+                JitterBuffer::adaptive(40.0),
+                JitterBuffer::fixed(50.0),
+                JitterBuffer::fixed(200.0),
+            ],
+            min_transit_ms: None,
+            ts_ext: 0,
+            last_ts: None,
+            prev_seq_ts: None,
+            clock_guess: None,
+        }
+    }
+
+    /// Attaches signalled payload formats learnt after the stream started.
+    pub fn set_payloads(&mut self, payloads: Arc<PayloadMap>) {
+        if self.frame_ms.is_none() {
+            self.frame_ms = payloads.ptime_ms.map(f64::from);
+        }
+        self.payloads = Some(payloads);
+        self.cached_pt = None;
+        if let Some(pt) = self.main_pt {
+            let info = media::resolve(pt, self.payloads.as_deref());
+            if self.clock == 0 {
+                self.clock = info.clock;
+            }
+            self.main_info = Some(info);
+        }
+    }
+
+    fn pt_info(&mut self, pt: u8) -> PtInfo {
+        match &self.cached_pt {
+            Some((p, info)) if *p == pt => info.clone(),
+            _ => {
+                let info = media::resolve(pt, self.payloads.as_deref());
+                self.cached_pt = Some((pt, info.clone()));
+                info
+            }
+        }
+    }
+
+    /// Feeds one RTP packet of this stream, in capture order.
+    pub fn on_packet(&mut self, arrival_ns: i64, h: &RtpHeader) {
+        let info = self.pt_info(h.pt);
+        self.packets += 1;
+        self.payload_bytes += u64::from(h.payload_len);
+        self.last_ns = self.last_ns.max(arrival_ns);
+        let rel_ms = (arrival_ns - self.first_ns) as f64 / 1e6;
+        self.tshark
+            .update(rel_ms, h.ts, h.pt, h.marker, info.tshark_clock);
+
+        let voice = matches!(info.kind, MediaKind::Voice);
+        if self.main_pt.is_none() && voice {
+            self.main_pt = Some(h.pt);
+            self.clock = info.clock;
+            self.main_info = Some(info.clone());
+        }
+        let is_main = self.main_pt == Some(h.pt);
+
+        let outcome = self.seq.update(h.seq);
+        let ext = match outcome {
+            SeqOutcome::Next(e) | SeqOutcome::Late(e) => Some(e),
+            SeqOutcome::Restart(e) => {
+                self.playout.restart();
+                self.min_transit_ms = None;
+                self.rfc_jitter.reset_transit();
+                self.last_ts = None;
+                Some(e)
+            }
+            SeqOutcome::Duplicate(_) | SeqOutcome::Probation | SeqOutcome::Jump => None,
+        };
+
+        if is_main {
+            self.learn_clock_and_frame(arrival_ns, h);
+        }
+
+        let mut discarded = [false; BUFFERS];
+        let mut depths = [0.0; BUFFERS];
+        if is_main && self.clock != 0 {
+            // RFC 3550 A.8 runs over every packet in arrival order, copies included.
+            let rel_s = (arrival_ns - self.first_ns) as f64 / 1e9;
+            self.rfc_jitter.update(rel_s, h.ts, self.clock);
+        }
+        if is_main && self.clock != 0 && !matches!(outcome, SeqOutcome::Duplicate(_)) {
+            let transit_ms = rel_ms - self.extend_ts(h.ts) as f64 * 1000.0 / f64::from(self.clock);
+            let min = self
+                .min_transit_ms
+                .map_or(transit_ms, |m| m.min(transit_ms));
+            self.min_transit_ms = Some(min);
+            let jitter_ms = self.rfc_jitter.ms(self.clock);
+            let frame = self.frame_ms.unwrap_or(20.0);
+            for (k, jb) in self.buffers.iter_mut().enumerate() {
+                discarded[k] = jb.offer(transit_ms - min, jitter_ms, frame);
+                depths[k] = jb.depth_ms();
+            }
+        } else {
+            for (k, jb) in self.buffers.iter().enumerate() {
+                depths[k] = jb.depth_ms();
+            }
+        }
+        self.playout
+            .arrival(arrival_ns, self.rfc_jitter.ms(self.clock));
+        if let Some(ext) = ext {
+            self.playout.received(ext, arrival_ns, discarded, depths);
+        }
+    }
+
+    /// Unwraps the RTP timestamp into a signed 64-bit timeline.
+    fn extend_ts(&mut self, ts: u32) -> i64 {
+        match self.last_ts {
+            None => {
+                self.ts_ext = i64::from(ts);
+            }
+            Some(prev) => {
+                self.ts_ext += i64::from(ts.wrapping_sub(prev) as i32);
+            }
+        }
+        self.last_ts = Some(ts);
+        self.ts_ext
+    }
+
+    fn learn_clock_and_frame(&mut self, arrival_ns: i64, h: &RtpHeader) {
+        if let Some((pseq, pts, pns)) = self.prev_seq_ts {
+            if h.seq == pseq.wrapping_add(1) && !h.marker {
+                let dts = h.ts.wrapping_sub(pts);
+                if self.clock == 0 {
+                    let dt = (arrival_ns - pns) as f64 / 1e9;
+                    if let Some(c) = media::infer_clock(dts, dt) {
+                        // Two agreeing pairs before trusting the guess.
+                        match self.clock_guess {
+                            Some((g, _)) if g == c => {
+                                self.clock = c;
+                                if let Some(mi) = self.main_info.as_mut() {
+                                    mi.clock = c;
+                                }
+                            }
+                            _ => self.clock_guess = Some((c, arrival_ns)),
+                        }
+                    }
+                }
+                if self.frame_ms.is_none() && self.clock != 0 && dts > 0 && dts < self.clock {
+                    self.frame_ms = Some(f64::from(dts) * 1000.0 / f64::from(self.clock));
+                }
+            }
+        }
+        self.prev_seq_ts = Some((h.seq, h.ts, arrival_ns));
+    }
+
+    /// Records a far-end report block about this stream.
+    pub fn on_remote_report(&mut self, report: RemoteReport) {
+        self.remote = Some(report);
+    }
+
+    /// Ends the stream: everything pending in the playout window becomes final.
+    pub fn finish(&mut self) {
+        self.playout.flush();
+        self.playout.close();
+    }
+
+    /// RFC 3550 jitter now, in ms (0 while the clock is unknown).
+    pub fn jitter_ms(&self) -> f64 {
+        self.rfc_jitter.ms(self.clock)
+    }
+
+    /// Whether the stream carries voice the E-model can score.
+    pub fn is_voice(&self) -> bool {
+        self.main_pt.is_some()
+    }
+
+    /// Codec name for reports.
+    pub fn codec_name(&self) -> Option<&str> {
+        self.main_info.as_ref().and_then(|i| i.name.as_deref())
+    }
+
+    /// Which jitter buffer index the headline `mos` uses.
+    pub const HEADLINE_BUFFER: usize = JB_ADAPTIVE;
+    /// Fixed 50 ms buffer index.
+    pub const BUFFER_50: usize = JB_FIXED_50;
+    /// Fixed 200 ms buffer index.
+    pub const BUFFER_200: usize = JB_FIXED_200;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> StreamKey {
+        StreamKey {
+            src: "10.0.0.1:4000".parse().expect("addr"),
+            dst: "10.0.0.2:5000".parse().expect("addr"),
+            ssrc: 1,
+        }
+    }
+
+    fn hdr(seq: u16, ts: u32) -> RtpHeader {
+        RtpHeader {
+            seq,
+            ts,
+            ssrc: 1,
+            pt: 0,
+            marker: false,
+            payload_len: 160,
+        }
+    }
+
+    #[test]
+    fn clean_stream() {
+        let mut s = Stream::new(key(), 0, None, 5_000_000_000, true);
+        for i in 0..500u16 {
+            s.on_packet(i64::from(i) * 20_000_000, &hdr(i, u32::from(i) * 160));
+        }
+        s.finish();
+        assert_eq!(s.packets, 500);
+        assert_eq!(s.seq.lost(), 0);
+        assert_eq!(s.clock, 8000);
+        assert_eq!(s.frame_ms, Some(20.0));
+        assert!(s.jitter_ms().abs() < 1e-9);
+        let exp: u64 = s.playout.intervals.iter().map(|i| i.expected).sum();
+        assert_eq!(exp, 500);
+    }
+
+    #[test]
+    fn late_spike_is_discarded_by_small_buffers_only() {
+        let mut s = Stream::new(key(), 0, None, 5_000_000_000, true);
+        for i in 0..100u16 {
+            let late = if i == 50 { 120_000_000 } else { 0 };
+            s.on_packet(
+                i64::from(i) * 20_000_000 + late,
+                &hdr(i, u32::from(i) * 160),
+            );
+        }
+        s.finish();
+        let d: Vec<u64> = (0..BUFFERS)
+            .map(|k| {
+                s.playout
+                    .intervals
+                    .iter()
+                    .map(|i| i.buffers[k].discarded)
+                    .sum()
+            })
+            .collect();
+        assert_eq!(d[JB_FIXED_50], 1);
+        assert_eq!(d[JB_FIXED_200], 0);
+        assert_eq!(d[JB_ADAPTIVE], 1);
+    }
+}
