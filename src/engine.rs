@@ -216,7 +216,7 @@ impl Engine {
             Ok(Decoded::Ignored) => self.counters.ignored += 1,
             Err(_) => self.counters.malformed += 1,
         }
-        if self.now_ns - self.last_tick_ns >= 1_000_000_000 {
+        if self.now_ns.saturating_sub(self.last_tick_ns) >= 1_000_000_000 {
             self.last_tick_ns = self.now_ns;
             self.tick(self.now_ns);
         }
@@ -527,7 +527,7 @@ impl Engine {
         if candidates > MAX_CANDIDATES {
             self.flows.retain(|_, f| match f {
                 Flow::Candidate { pending, len } => {
-                    now_ns - pending[len.saturating_sub(1)].1 < 10_000_000_000
+                    now_ns.saturating_sub(pending[len.saturating_sub(1)].1) < 10_000_000_000
                 }
                 _ => true,
             });
@@ -546,17 +546,19 @@ impl Engine {
             let media = last_media.get(&d.call_id).copied();
             let activity = media.unwrap_or(i64::MIN).max(d.last_sip_ns);
             if let Some(end) = d.ended_ns {
-                if now_ns - end >= linger && now_ns - media.unwrap_or(i64::MIN) >= linger {
+                if now_ns.saturating_sub(end) >= linger
+                    && now_ns.saturating_sub(media.unwrap_or(i64::MIN)) >= linger
+                {
                     done.push((d.call_id.clone(), (d.status, EndedReason::Bye)));
                 }
             } else if d.answered_ns.is_some() || media.is_some() {
-                if now_ns - activity >= timeout {
+                if now_ns.saturating_sub(activity) >= timeout {
                     done.push((
                         d.call_id.clone(),
                         (CallStatus::Completed, EndedReason::RtpTimeout),
                     ));
                 }
-            } else if now_ns - d.last_sip_ns >= timeout.max(300_000_000_000) {
+            } else if now_ns.saturating_sub(d.last_sip_ns) >= timeout.max(300_000_000_000) {
                 done.push((
                     d.call_id.clone(),
                     (CallStatus::Abandoned, EndedReason::RtpTimeout),
@@ -567,7 +569,7 @@ impl Engine {
             self.finish_dialog(&id, end, false);
         }
         self.finish_rtp_only(
-            Some(now_ns - timeout),
+            Some(now_ns.saturating_sub(timeout)),
             (CallStatus::Completed, EndedReason::RtpTimeout),
         );
     }

@@ -157,7 +157,8 @@ pub struct Playout {
     ring: Box<[Slot; WINDOW as usize]>,
     next_final: Option<u64>,
     highest: u64,
-    prev_lost: [bool; BUFFERS],
+    /// State of the previous finalised number; `None` before the first.
+    prev_lost: Option<[bool; BUFFERS]>,
     /// Interval of the last finalised packet: a loss belongs where its neighbour played.
     final_interval: i64,
     run: u64,
@@ -175,7 +176,7 @@ impl Playout {
             ring: Box::new([Slot::default(); WINDOW as usize]),
             next_final: None,
             highest: 0,
-            prev_lost: [false; BUFFERS],
+            prev_lost: None,
             final_interval: 0,
             run: 0,
             loss_runs: [0; LOSS_RUN_BUCKETS],
@@ -300,10 +301,12 @@ impl Playout {
             if slot.received && slot.discarded[k] {
                 b.discarded += 1;
             }
-            b.transitions.add(prev[k], lost, 1);
+            if let Some(p) = prev {
+                b.transitions.add(p[k], lost, 1);
+            }
             now_lost[k] = lost;
         }
-        self.prev_lost = now_lost;
+        self.prev_lost = Some(now_lost);
         if slot.received {
             self.close_run();
         } else {
