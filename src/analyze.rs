@@ -5,10 +5,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::batch::Batch;
 use crate::calls::CallConfig;
 use crate::capture::{CaptureError, OfflineCapture};
 use crate::engine::{Counters, Engine, EngineConfig};
 use crate::record::{self, CallRecord, EndedReason};
+
+/// Frames per batch between the reader and the engine.
+const BATCH: usize = 1024;
 
 /// The `capture` object of `vqprobe analyze --format json`.
 #[derive(Debug, Clone, Serialize)]
@@ -50,24 +54,56 @@ pub fn analyze_file(
 ) -> Result<(Analysis, Option<CaptureError>), CaptureError> {
     let mut cap = OfflineCapture::open(path)?;
     let link = cap.link_type();
+    let dlt = cap.dlt();
     let mut engine = Engine::new(EngineConfig::new(calls));
-    let mut damage = None;
-    loop {
-        match cap.next_frame() {
-            Ok(Some(f)) => engine.on_frame(f.ts_ns, link, f.data),
-            Ok(None) => break,
-            Err(e) => {
-                damage = Some(e);
-                break;
+    // Two stages on two threads: libpcap reading and decoding here, the engine on the
+    // caller's thread; batches go round between them so steady state allocates nothing.
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(4);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(8);
+    let damage = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batch = Batch::with_capacity(BATCH);
+            loop {
+                match cap.next_frame() {
+                    Ok(Some(f)) => {
+                        batch.push_frame(f.ts_ns, link, f.data);
+                        if batch.len() >= BATCH {
+                            let next = empty_rx
+                                .try_recv()
+                                .unwrap_or_else(|_| Batch::with_capacity(BATCH));
+                            if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                                return None;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = full_tx.send(batch);
+                        return Some(e);
+                    }
+                }
             }
+            let _ = full_tx.send(batch);
+            None
+        });
+        for mut batch in full_rx.iter() {
+            batch.for_each(|ts, len, d| engine.on_decoded(ts, len, d));
+            batch.clear();
+            let _ = empty_tx.try_send(batch);
         }
-    }
+        reader.join().unwrap_or_else(|_| {
+            Some(CaptureError::Damaged {
+                packets: 0,
+                reason: "capture reader thread failed".to_string(),
+            })
+        })
+    });
     let first = engine.first_ns();
     let last = first.map(|_| engine.now_ns());
     let records = engine.finish(EndedReason::EndOfCapture);
     let summary = CaptureSummary {
         file: path.display().to_string(),
-        link_type: cap.dlt(),
+        link_type: dlt,
         first_packet_at: first.map(record::rfc3339),
         last_packet_at: last.map(record::rfc3339),
         duration_seconds: match (first, last) {

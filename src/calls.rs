@@ -206,34 +206,31 @@ impl CallAssembler {
             out.media = endpoints;
         }
         match (msg.status(), method) {
-            (None, Method::Invite) => {
-                // A new INVITE after an auth challenge reopens the call.
-                if d.ended_reason.is_none() || d.final_code.is_some_and(|c| c == 401 || c == 407) {
-                    d.status = CallStatus::InProgress;
-                    d.ended_reason = None;
-                    d.ended_ns = None;
-                }
+            // A new INVITE after an auth challenge reopens the call.
+            (None, Method::Invite)
+                if d.ended_reason.is_none()
+                    || d.final_code.is_some_and(|c| c == 401 || c == 407) =>
+            {
+                d.status = CallStatus::InProgress;
+                d.ended_reason = None;
+                d.ended_ns = None;
             }
-            (None, Method::Cancel) => {
-                if d.answered_ns.is_none() {
-                    d.cancelled = true;
-                    d.status = CallStatus::Abandoned;
-                    d.ended_reason = Some(EndedReason::Cancel);
-                    d.ended_ns = Some(ts_ns);
-                    out.ended = Some(d.call_id.clone());
-                }
+            (None, Method::Cancel) if d.answered_ns.is_none() => {
+                d.cancelled = true;
+                d.status = CallStatus::Abandoned;
+                d.ended_reason = Some(EndedReason::Cancel);
+                d.ended_ns = Some(ts_ns);
+                out.ended = Some(d.call_id.clone());
             }
-            (None, Method::Bye) => {
-                if d.ended_ns.is_none() {
-                    d.ended_ns = Some(ts_ns);
-                    d.ended_reason = Some(EndedReason::Bye);
-                    d.status = if d.answered_ns.is_some() {
-                        CallStatus::Completed
-                    } else {
-                        CallStatus::Abandoned
-                    };
-                    out.ended = Some(d.call_id.clone());
-                }
+            (None, Method::Bye) if d.ended_ns.is_none() => {
+                d.ended_ns = Some(ts_ns);
+                d.ended_reason = Some(EndedReason::Bye);
+                d.status = if d.answered_ns.is_some() {
+                    CallStatus::Completed
+                } else {
+                    CallStatus::Abandoned
+                };
+                out.ended = Some(d.call_id.clone());
             }
             (Some(code), Method::Invite) if code >= 200 => {
                 d.final_code = Some(code);

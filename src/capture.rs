@@ -94,7 +94,9 @@ impl OfflineCapture {
             Ok(p) => {
                 self.read += 1;
                 let tv = p.header.ts;
-                // With Precision::Nano libpcap puts nanoseconds in tv_usec.
+                // With Precision::Nano libpcap puts nanoseconds in tv_usec. time_t and
+                // suseconds_t are i64 here but not on every target, hence the from().
+                #[allow(clippy::useless_conversion)]
                 let ts_ns = i64::from(tv.tv_sec)
                     .saturating_mul(1_000_000_000)
                     .saturating_add(i64::from(tv.tv_usec));

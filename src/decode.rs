@@ -5,7 +5,7 @@
 //! `pnet_packet`; every length is checked against the captured bytes before a slice is
 //! taken, so a truncated or lying header gives a [`DecodeError`], never a panic.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use pnet_packet::ethernet::EthernetPacket;
 use pnet_packet::ipv4::Ipv4Packet;
@@ -235,8 +235,8 @@ fn ipv4(pkt: &[u8], depth: u8) -> Result<Decoded<'_>, DecodeError> {
     if frag_offset != 0 || more_fragments {
         return Ok(Decoded::Fragment);
     }
-    let src = IpAddr::V4(Ipv4Addr::from(ip.get_source()));
-    let dst = IpAddr::V4(Ipv4Addr::from(ip.get_destination()));
+    let src = IpAddr::V4(ip.get_source());
+    let dst = IpAddr::V4(ip.get_destination());
     transport(
         ip.get_next_level_protocol().0,
         src,
@@ -253,8 +253,8 @@ fn ipv6(pkt: &[u8], depth: u8) -> Result<Decoded<'_>, DecodeError> {
     }
     let payload_len = usize::from(ip.get_payload_length());
     let end = (40 + payload_len).min(pkt.len());
-    let src = IpAddr::V6(Ipv6Addr::from(ip.get_source()));
-    let dst = IpAddr::V6(Ipv6Addr::from(ip.get_destination()));
+    let src = IpAddr::V6(ip.get_source());
+    let dst = IpAddr::V6(ip.get_destination());
     let mut next = ip.get_next_header().0;
     let mut off = 40;
     // Walk the extension headers that can precede UDP/TCP.

@@ -204,13 +204,25 @@ impl Engine {
 
     /// Feeds one captured frame. Runs timeouts once per second of capture time.
     pub fn on_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8]) {
+        let decoded = decode::decode(link, frame);
+        self.on_decoded(ts_ns, frame.len(), decoded);
+    }
+
+    /// Feeds a frame already decoded elsewhere (a capture thread decodes so that the
+    /// engine's thread only runs the engine).
+    pub fn on_decoded(
+        &mut self,
+        ts_ns: i64,
+        frame_len: usize,
+        decoded: Result<Decoded<'_>, decode::DecodeError>,
+    ) {
         self.counters.packets += 1;
-        self.counters.bytes += frame.len() as u64;
+        self.counters.bytes += frame_len as u64;
         if self.first_ns.is_none() {
             self.first_ns = Some(ts_ns);
         }
         self.now_ns = self.now_ns.max(ts_ns);
-        match decode::decode(link, frame) {
+        match decoded {
             Ok(Decoded::Segment(seg)) => self.on_segment(ts_ns, &seg),
             Ok(Decoded::Fragment) => self.counters.ip_fragments += 1,
             Ok(Decoded::Ignored) => self.counters.ignored += 1,

@@ -18,7 +18,7 @@ pub fn table(a: &Analysis) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>22} {:>22} {:>10} {:>8} {:>7} {:>7} {:>14} {:>13} {:>15} {:>14} {:>5} {:>5}  {}",
+        "{:>22} {:>22} {:>10} {:>8} {:>7} {:>7} {:>14} {:>13} {:>15} {:>14} {:>5} {:>5}  Call",
         "Src",
         "Dst",
         "SSRC",
@@ -31,7 +31,6 @@ pub fn table(a: &Analysis) -> String {
         "RFC Jitter(ms)",
         "MOS",
         "Dir",
-        "Call"
     );
     for c in &a.calls {
         for s in &c.streams {

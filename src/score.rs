@@ -7,9 +7,7 @@
 
 use crate::codec::Impairment;
 use crate::emodel::{self, G107Params};
-use crate::stream::playout::{
-    Interval, Transitions, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50,
-};
+use crate::stream::playout::{Interval, Transitions, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use crate::stream::Stream;
 
 /// Fewer packets than this and a stream (or interval) is not scored: `null`, never a
@@ -188,7 +186,6 @@ pub fn score_stream(stream: &Stream, ctx: &ScoreContext) -> StreamScore {
         exp += iv.expected;
         eff += iv.lost + iv.buffers[JB_ADAPTIVE].discarded;
     }
-    debug_assert!(BUFFERS == 3);
     StreamScore {
         mos: r.map(emodel::mos_from_r),
         mos_lq: r_lq.map(emodel::mos_from_r),

@@ -15,6 +15,13 @@ use jitter::{RfcJitter, TsharkStats};
 use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use seq::{SeqOutcome, SeqTracker};
 
+/// The per-packet part of [`PtInfo`], cheap to copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PtClock {
+    tshark_clock: u32,
+    kind: MediaKind,
+}
+
 /// Identity of a stream: RFC 3550 keys by SSRC; B2BUAs reuse an SSRC on both legs,
 /// so the 5-tuple is part of the key too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,7 +125,7 @@ pub struct Stream {
     /// Playout view: loss runs, buffers, intervals.
     pub playout: Playout,
     payloads: Option<Arc<PayloadMap>>,
-    cached_pt: Option<(u8, PtInfo)>,
+    cached_pt: Option<(u8, PtClock)>,
     buffers: [JitterBuffer; BUFFERS],
     min_transit_ms: Option<f64>,
     ts_ext: i64,
@@ -189,20 +196,26 @@ impl Stream {
         }
     }
 
-    fn pt_info(&mut self, pt: u8) -> PtInfo {
-        match &self.cached_pt {
-            Some((p, info)) if *p == pt => info.clone(),
+    /// Clock and kind of a payload type; cached because a stream rarely changes PT
+    /// and resolving allocates the codec name.
+    fn pt_clock(&mut self, pt: u8) -> PtClock {
+        match self.cached_pt {
+            Some((p, c)) if p == pt => c,
             _ => {
                 let info = media::resolve(pt, self.payloads.as_deref());
-                self.cached_pt = Some((pt, info.clone()));
-                info
+                let c = PtClock {
+                    tshark_clock: info.tshark_clock,
+                    kind: info.kind,
+                };
+                self.cached_pt = Some((pt, c));
+                c
             }
         }
     }
 
     /// Feeds one RTP packet of this stream, in capture order.
     pub fn on_packet(&mut self, arrival_ns: i64, h: &RtpHeader) {
-        let info = self.pt_info(h.pt);
+        let info = self.pt_clock(h.pt);
         self.packets += 1;
         self.payload_bytes += u64::from(h.payload_len);
         self.last_ns = self.last_ns.max(arrival_ns);
@@ -212,9 +225,10 @@ impl Stream {
 
         let voice = matches!(info.kind, MediaKind::Voice);
         if self.main_pt.is_none() && voice {
+            let full = media::resolve(h.pt, self.payloads.as_deref());
             self.main_pt = Some(h.pt);
-            self.clock = info.clock;
-            self.main_info = Some(info.clone());
+            self.clock = full.clock;
+            self.main_info = Some(full);
         }
         let is_main = self.main_pt == Some(h.pt);
 

@@ -195,6 +195,11 @@ impl Playout {
     }
 
     fn interval_mut(&mut self, index: i64) -> &mut Interval {
+        // Fast path: nearly every call is for the newest interval.
+        let n = self.intervals.len();
+        if n > 0 && self.intervals[n - 1].index == index {
+            return &mut self.intervals[n - 1];
+        }
         let first = self.intervals.first().map_or(index, |i| i.index);
         if self.intervals.is_empty() || index > self.intervals[self.intervals.len() - 1].index {
             let from = self.intervals.last().map_or(index, |i| i.index + 1);

@@ -1,0 +1,117 @@
+//! Batches of decoded frames handed from a capture thread to an engine thread.
+//!
+//! The capture side decodes each frame down to its transport payload and copies only
+//! that payload into one arena per batch, so a batch is two allocations however many
+//! packets it carries, and the engine side borrows payloads back out of it.
+
+use std::net::SocketAddr;
+
+use crate::decode::{self, DecodeError, Decoded, LinkType, Segment, Transport};
+
+/// What one frame decoded to, with its payload as a range of the batch arena.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Segment {
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: Transport,
+        start: u32,
+        len: u32,
+    },
+    Fragment,
+    Ignored,
+    Malformed(DecodeError),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    ts_ns: i64,
+    frame_len: u32,
+    item: Item,
+}
+
+/// A batch of decoded frames in capture order.
+#[derive(Debug, Default)]
+pub struct Batch {
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch with room for `frames` frames.
+    pub fn with_capacity(frames: usize) -> Self {
+        Batch {
+            entries: Vec::with_capacity(frames),
+            arena: Vec::with_capacity(frames * 256),
+        }
+    }
+
+    /// Frames in the batch.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Empties the batch, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.arena.clear();
+    }
+
+    /// Decodes a frame and appends it.
+    pub fn push_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8]) {
+        let item = match decode::decode(link, frame) {
+            Ok(Decoded::Segment(seg)) => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(seg.payload);
+                Item::Segment {
+                    src: seg.src,
+                    dst: seg.dst,
+                    transport: seg.transport,
+                    start: u32::try_from(start).unwrap_or(u32::MAX),
+                    len: u32::try_from(seg.payload.len()).unwrap_or(0),
+                }
+            }
+            Ok(Decoded::Fragment) => Item::Fragment,
+            Ok(Decoded::Ignored) => Item::Ignored,
+            Err(e) => Item::Malformed(e),
+        };
+        self.entries.push(Entry {
+            ts_ns,
+            frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            item,
+        });
+    }
+
+    /// Visits every frame in order as the engine wants it.
+    pub fn for_each(&self, mut f: impl FnMut(i64, usize, Result<Decoded<'_>, DecodeError>)) {
+        for e in &self.entries {
+            let decoded = match e.item {
+                Item::Segment {
+                    src,
+                    dst,
+                    transport,
+                    start,
+                    len,
+                } => {
+                    let (s, l) = (start as usize, len as usize);
+                    let payload = self.arena.get(s..s + l).unwrap_or_default();
+                    Ok(Decoded::Segment(Segment {
+                        src,
+                        dst,
+                        transport,
+                        payload,
+                    }))
+                }
+                Item::Fragment => Ok(Decoded::Fragment),
+                Item::Ignored => Ok(Decoded::Ignored),
+                Item::Malformed(err) => Err(err),
+            };
+            f(e.ts_ns, e.frame_len as usize, decoded);
+        }
+    }
+}
