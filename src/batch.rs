@@ -64,7 +64,17 @@ impl Batch {
 
     /// Decodes a frame and appends it.
     pub fn push_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8]) {
-        let item = match decode::decode(link, frame) {
+        self.push_decoded(ts_ns, frame.len(), decode::decode(link, frame));
+    }
+
+    /// Appends a frame decoded by the caller (who needed the result to route it).
+    pub fn push_decoded(
+        &mut self,
+        ts_ns: i64,
+        frame_len: usize,
+        decoded: Result<Decoded<'_>, DecodeError>,
+    ) {
+        let item = match decoded {
             Ok(Decoded::Segment(seg)) => {
                 let start = self.arena.len();
                 self.arena.extend_from_slice(seg.payload);
@@ -82,7 +92,7 @@ impl Batch {
         };
         self.entries.push(Entry {
             ts_ns,
-            frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            frame_len: u32::try_from(frame_len).unwrap_or(u32::MAX),
             item,
         });
     }

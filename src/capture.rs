@@ -114,3 +114,130 @@ impl OfflineCapture {
         }
     }
 }
+
+/// Settings of a live capture handle.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Interface name (`any` for all, Linux cooked link type).
+    pub interface: String,
+    /// BPF filter expression; empty for none.
+    pub bpf: String,
+    /// Bytes captured per packet.
+    pub snaplen: u32,
+    /// Kernel ring buffer size, MiB.
+    pub buffer_mb: u32,
+    /// Deliver packets as they arrive instead of when the buffer fills.
+    pub immediate: bool,
+    /// Promiscuous mode.
+    pub promiscuous: bool,
+}
+
+/// Kernel-side counters of a live handle (pcap_stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Packets the kernel passed the filter.
+    pub received: u64,
+    /// Dropped for lack of buffer space.
+    pub dropped: u64,
+    /// Dropped by the interface or driver.
+    pub if_dropped: u64,
+}
+
+/// A live capture on one interface.
+pub struct LiveCapture {
+    cap: Capture<pcap::Active>,
+    link: LinkType,
+}
+
+/// What a live read returned.
+pub enum LiveRead<'a> {
+    /// A frame.
+    Frame(Frame<'a>),
+    /// The read timeout passed with nothing to read (lets the caller check for stop).
+    Idle,
+}
+
+impl LiveCapture {
+    /// Opens and activates a capture handle with the given settings.
+    pub fn open(s: &LiveSettings) -> Result<Self, CaptureError> {
+        let err = |e: pcap::Error| CaptureError::Open {
+            path: s.interface.clone(),
+            reason: e.to_string(),
+        };
+        let mb = i32::try_from(s.buffer_mb.saturating_mul(1024 * 1024)).unwrap_or(i32::MAX);
+        let mut cap = Capture::from_device(s.interface.as_str())
+            .map_err(err)?
+            .snaplen(i32::try_from(s.snaplen).unwrap_or(65535))
+            .buffer_size(mb)
+            .immediate_mode(s.immediate)
+            .promisc(s.promiscuous)
+            // A short timeout so a quiet interface still lets the thread see "stop".
+            .timeout(100)
+            .precision(Precision::Nano)
+            .open()
+            .map_err(err)?;
+        if !s.bpf.trim().is_empty() {
+            cap.filter(&s.bpf, true).map_err(|e| CaptureError::Open {
+                path: s.interface.clone(),
+                reason: format!("bad BPF filter {:?}: {e}", s.bpf),
+            })?;
+        }
+        let dlt = cap.get_datalink().0;
+        let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType(dlt))?;
+        Ok(LiveCapture { cap, link })
+    }
+
+    /// The handle's link type.
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    /// The next frame, or `Idle` after the read timeout.
+    pub fn read(&mut self) -> Result<LiveRead<'_>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                let tv = p.header.ts;
+                #[allow(clippy::useless_conversion)]
+                let ts_ns = i64::from(tv.tv_sec)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(i64::from(tv.tv_usec));
+                Ok(LiveRead::Frame(Frame {
+                    ts_ns,
+                    data: p.data,
+                    wire_len: p.header.len,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(LiveRead::Idle),
+            Err(e) => Err(CaptureError::Damaged {
+                packets: 0,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Kernel counters since the handle opened.
+    pub fn stats(&mut self) -> Option<KernelStats> {
+        self.cap.stats().ok().map(|s| KernelStats {
+            received: u64::from(s.received),
+            dropped: u64::from(s.dropped),
+            if_dropped: u64::from(s.if_dropped),
+        })
+    }
+}
+
+/// The host's interface addresses, as host-sized networks (the default
+/// `local_networks`: media to these addresses is inbound).
+pub fn host_networks() -> Vec<ipnet::IpNet> {
+    let mut out = Vec::new();
+    if let Ok(devs) = pcap::Device::list() {
+        for d in devs {
+            for a in d.addresses {
+                let net = ipnet::IpNet::from(a.addr);
+                if !out.contains(&net) {
+                    out.push(net);
+                }
+            }
+        }
+    }
+    out
+}

@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub linger_ns: i64,
     /// Most streams held at once; further ones are refused and counted.
     pub max_streams: usize,
+    /// Headline jitter buffer: `None` adaptive, else fixed at this many ms.
+    pub headline_fixed_ms: Option<f64>,
     /// Call assembly settings.
     pub calls: CallConfig,
 }
@@ -40,6 +42,7 @@ impl EngineConfig {
             rtp_timeout_ns: 30_000_000_000,
             linger_ns: 2_000_000_000,
             max_streams: 100_000,
+            headline_fixed_ms: None,
             calls,
         }
     }
@@ -393,7 +396,8 @@ impl Engine {
             Some(e) => (CallRef::Sip(e.call_id.clone()), Some(e.payloads.clone())),
             None => (CallRef::RtpOnly, None),
         };
-        let stream = Stream::new(key, ts_ns, payloads, self.cfg.interval_ns, true);
+        let stream = Stream::new(key, ts_ns, payloads, self.cfg.interval_ns, true)
+            .with_headline_buffer(self.cfg.headline_fixed_ms);
         let slot = Slot { stream, call };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -674,6 +678,50 @@ impl Engine {
             self.counters.calls += 1;
             self.finished.push(record);
         }
+    }
+
+    /// In-progress records of every open call, from the figures final so far (the
+    /// live daemon stores these every interval so active calls are visible).
+    pub fn interim_records(&self) -> Vec<CallRecord> {
+        let mut by_call: FxHashMap<Arc<str>, Vec<&Stream>> = FxHashMap::default();
+        let mut pairs: FxHashMap<(SocketAddr, SocketAddr), Vec<&Stream>> = FxHashMap::default();
+        for s in self.slots.iter().flatten() {
+            match &s.call {
+                CallRef::Sip(id) => by_call.entry(id.clone()).or_default().push(&s.stream),
+                CallRef::RtpOnly => pairs
+                    .entry(pair(s.stream.key.src, s.stream.key.dst))
+                    .or_default()
+                    .push(&s.stream),
+            }
+        }
+        let mut out = Vec::new();
+        for d in self.assembler.dialogs() {
+            let streams = by_call.remove(&d.call_id).unwrap_or_default();
+            out.push(calls::build_record(
+                &self.cfg.calls,
+                CallInput {
+                    call_id: d.call_id.to_string(),
+                    dialog: Some(d),
+                    streams,
+                    fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
+                    in_progress: d.ended_reason.is_none(),
+                },
+            ));
+        }
+        for ((a, b), streams) in pairs {
+            let first = streams.iter().map(|s| s.first_ns).min().unwrap_or(0);
+            out.push(calls::build_record(
+                &self.cfg.calls,
+                CallInput {
+                    call_id: calls::synthesized_id(a, b, first),
+                    dialog: None,
+                    streams,
+                    fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
+                    in_progress: true,
+                },
+            ));
+        }
+        out
     }
 
     /// Call records finished so far (drains them).

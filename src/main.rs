@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use vqprobe::analyze;
 use vqprobe::codec::{self, CodecTable};
+use vqprobe::config::Config;
 use vqprobe::emodel::{self, G107Params};
 use vqprobe::mno::MnoTable;
 
@@ -33,6 +34,27 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The daemon: live capture (or a replayed file) into the store, until SIGTERM.
+    Run {
+        /// TOML config; embedded defaults without one.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Feed a capture file through the live path instead of capturing.
+        #[arg(long, value_name = "FILE.pcap")]
+        replay: Option<PathBuf>,
+        /// Replay speed: 1 = real time, X = X times faster, 0 = as fast as possible.
+        #[arg(long, default_value_t = 1.0, requires = "replay")]
+        speed: f64,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
+    /// Validate a config file and print the effective configuration.
+    CheckConfig {
+        /// TOML config.
+        file: PathBuf,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+    },
     /// Analyse a capture file offline and print every call and stream.
     Analyze {
         /// pcap or pcapng file.
@@ -80,6 +102,82 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+}
+
+/// Flags that override the config file.
+#[derive(clap::Args, Default)]
+struct OverrideArgs {
+    /// Capture interface (repeatable); `any` for all.
+    #[arg(long = "interface", value_name = "NAME")]
+    interface: Vec<String>,
+    /// API listen address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<std::net::SocketAddr>,
+    /// SQLite database path.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// MNO prefix table.
+    #[arg(long, value_name = "CSV")]
+    mno_prefixes: Option<PathBuf>,
+    /// Networks of the probed host (repeatable).
+    #[arg(long = "local-net", value_name = "CIDR")]
+    local_net: Vec<IpNet>,
+    /// Worker threads.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl OverrideArgs {
+    fn to_overrides(&self) -> vqprobe::config::Overrides {
+        vqprobe::config::Overrides {
+            interfaces: self.interface.clone(),
+            listen: self.listen,
+            db: self.db.clone(),
+            mno_prefixes: self.mno_prefixes.clone(),
+            local_nets: self.local_net.clone(),
+            workers: self.workers,
+        }
+    }
+}
+
+fn effective_config(file: Option<&PathBuf>, o: &OverrideArgs) -> Result<Config> {
+    let mut cfg = match file {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    cfg.apply(&o.to_overrides());
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn run_daemon(
+    config: Option<PathBuf>,
+    replay: Option<PathBuf>,
+    speed: f64,
+    o: &OverrideArgs,
+) -> Result<()> {
+    let cfg = effective_config(config.as_ref(), o)?;
+    if !speed.is_finite() || speed < 0.0 {
+        bail!("--speed must be 0 (as fast as possible) or a positive number, got {speed}");
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    let replay = replay.map(|file| vqprobe::daemon::Replay { file, speed });
+    let what = match &replay {
+        Some(r) => format!("replaying {} at speed {}", r.file.display(), r.speed),
+        None => format!("capturing on {}", cfg.capture.interfaces.join(",")),
+    };
+    let daemon = vqprobe::daemon::Daemon::start(&cfg, replay)?;
+    eprintln!(
+        "vqprobe: {what}, {} workers, store {}",
+        cfg.pipeline.workers,
+        cfg.store.path.display()
+    );
+    daemon.run_until(&stop);
+    eprintln!("vqprobe: stopping");
+    daemon.shutdown()
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -210,6 +308,15 @@ fn run_emodel(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Run {
+            config,
+            replay,
+            speed,
+            overrides,
+        } => run_daemon(config, replay, speed, &overrides),
+        Cmd::CheckConfig { file, overrides } => {
+            effective_config(Some(&file), &overrides).map(|cfg| print!("{}", cfg.to_toml_string()))
+        }
         Cmd::Analyze {
             file,
             format,

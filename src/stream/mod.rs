@@ -180,6 +180,15 @@ impl Stream {
         }
     }
 
+    /// Makes the headline buffer (the one `mos` uses) fixed at `ms`, or keeps it
+    /// adaptive with `None` (config `quality.jitter_buffer`).
+    pub fn with_headline_buffer(mut self, fixed_ms: Option<f64>) -> Self {
+        if let Some(ms) = fixed_ms {
+            self.buffers[JB_ADAPTIVE] = JitterBuffer::fixed(ms);
+        }
+        self
+    }
+
     /// Attaches signalled payload formats learnt after the stream started.
     pub fn set_payloads(&mut self, payloads: Arc<PayloadMap>) {
         if self.frame_ms.is_none() {

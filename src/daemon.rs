@@ -1,0 +1,403 @@
+//! `vqprobe run`: live capture (or a paced replay of a file) through the sharded
+//! pipeline into the store, until SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+use crossbeam_channel::{bounded, Sender};
+
+use crate::batch::Batch;
+use crate::calls::CallConfig;
+use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
+use crate::codec::{CodecOverride, CodecTable};
+use crate::config::{Config, JitterBufferSetting};
+use crate::engine::{Engine, EngineConfig};
+use crate::mno::MnoTable;
+use crate::pipeline::{
+    self, Dispatcher, RouteTable, SourceStats, WorkerMsg, WorkerSettings, WorkerSnapshot,
+};
+use crate::record::CallRecord;
+use crate::store::{StoreWriter, WriterMsg};
+
+/// A capture file fed through the live path instead of an interface.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// pcap/pcapng file.
+    pub file: PathBuf,
+    /// 1 = real time, X = X times faster, 0 = as fast as possible.
+    pub speed: f64,
+}
+
+/// Everything the running daemon shares with its observers (metrics, API, health).
+pub struct Runtime {
+    /// Per capture source: its name and counters.
+    pub sources: Vec<(String, Arc<SourceStats>)>,
+    /// Per worker: its latest snapshot.
+    pub workers: Vec<Arc<Mutex<WorkerSnapshot>>>,
+    /// Set when the daemon is stopping.
+    pub stopping: Arc<AtomicBool>,
+}
+
+fn wall_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Builds the engine's call settings from the config (local networks default to the
+/// host's addresses).
+pub fn call_config(cfg: &Config) -> Result<CallConfig> {
+    let mno = match &cfg.calls.mno_prefixes {
+        Some(p) => MnoTable::load(p).with_context(|| format!("loading {}", p.display()))?,
+        None => MnoTable::embedded(),
+    };
+    let overrides = cfg.quality.codecs.iter().map(|(k, v)| {
+        (
+            k.clone(),
+            CodecOverride {
+                ie: v.ie,
+                bpl: v.bpl,
+                frame_ms: v.frame_ms,
+                lookahead_ms: v.lookahead_ms,
+                wideband: v.wideband,
+            },
+        )
+    });
+    let codecs = CodecTable::with_overrides(overrides).context("quality.codecs")?;
+    let local_nets = if cfg.capture.local_networks.is_empty() {
+        capture::host_networks()
+    } else {
+        cfg.capture.local_networks.clone()
+    };
+    Ok(CallConfig {
+        agent_header: cfg.calls.agent_header.clone(),
+        local_nets,
+        mno: Arc::new(mno),
+        codecs: Arc::new(codecs),
+    })
+}
+
+fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
+    let mut e = EngineConfig::new(calls);
+    e.interval_ns = i64::try_from(cfg.quality.interval_s).unwrap_or(5) * 1_000_000_000;
+    e.rtp_timeout_ns = i64::try_from(cfg.calls.rtp_timeout_s).unwrap_or(30) * 1_000_000_000;
+    e.max_streams = cfg.pipeline.max_streams;
+    if let JitterBufferSetting::Fixed(ms) = cfg.quality.jitter_buffer {
+        e.headline_fixed_ms = Some(f64::from(ms));
+    }
+    e
+}
+
+/// A running daemon: threads and the channels between them.
+pub struct Daemon {
+    runtime: Arc<Runtime>,
+    stop_capture: Arc<AtomicBool>,
+    capture_threads: Vec<JoinHandle<Result<()>>>,
+    worker_txs: Vec<Sender<WorkerMsg>>,
+    worker_threads: Vec<JoinHandle<()>>,
+    forward_thread: Option<JoinHandle<()>>,
+    writer: Option<StoreWriter>,
+    writer_tx: Sender<WriterMsg>,
+    replay_clock: Arc<AtomicI64>,
+    replay_done: Arc<AtomicBool>,
+    replay: bool,
+}
+
+impl Daemon {
+    /// Starts store, workers and capture. Errors (bad interface, unwritable database)
+    /// come back before any thread is left running.
+    pub fn start(cfg: &Config, replay: Option<Replay>) -> Result<Daemon> {
+        let calls = call_config(cfg)?;
+        let (writer, writer_tx) = StoreWriter::spawn(
+            cfg.store.path.clone(),
+            Duration::from_millis(cfg.store.flush_interval_ms),
+            cfg.store.retention_days,
+            now_ms,
+        )
+        .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
+
+        // Records from every worker go through one forwarder to the store writer.
+        let (rec_tx, rec_rx) = bounded::<CallRecord>(65_536);
+        let fwd_writer = writer_tx.clone();
+        let forward_thread = std::thread::Builder::new()
+            .name("vqprobe-sink".into())
+            .spawn(move || {
+                for r in rec_rx.iter() {
+                    let _ = fwd_writer.send(WriterMsg::Call(Box::new(r)));
+                }
+            })
+            .context("spawning sink thread")?;
+
+        let n = cfg.pipeline.workers.max(1);
+        let (pool_tx, pool_rx) = bounded::<Batch>(n * 8);
+        let mut worker_txs = Vec::new();
+        let mut worker_threads = Vec::new();
+        let mut snapshots = Vec::new();
+        let interim_ns = i64::try_from(cfg.quality.interval_s).unwrap_or(5) * 1_000_000_000;
+        for i in 0..n {
+            let (tx, rx) = bounded::<WorkerMsg>(cfg.pipeline.queue_depth.max(1));
+            let snap = Arc::new(Mutex::new(WorkerSnapshot::default()));
+            let engine = Engine::new(engine_config(cfg, calls.clone()));
+            let (pool, sink, s2) = (pool_tx.clone(), rec_tx.clone(), snap.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("vqprobe-worker-{i}"))
+                .spawn(move || {
+                    pipeline::run_worker(engine, rx, pool, sink, s2, WorkerSettings { interim_ns })
+                })
+                .context("spawning worker")?;
+            worker_txs.push(tx);
+            worker_threads.push(h);
+            snapshots.push(snap);
+        }
+        drop(rec_tx);
+
+        let routes = Arc::new(RouteTable::default());
+        let stop_capture = Arc::new(AtomicBool::new(false));
+        let replay_clock = Arc::new(AtomicI64::new(0));
+        let replay_done = Arc::new(AtomicBool::new(false));
+        let mut sources = Vec::new();
+        let mut capture_threads = Vec::new();
+        let batch_size = cfg.pipeline.batch_size.max(1);
+        let is_replay = replay.is_some();
+        match replay {
+            Some(r) => {
+                let cap = OfflineCapture::open(&r.file)?;
+                let stats = Arc::new(SourceStats::default());
+                sources.push((r.file.display().to_string(), stats.clone()));
+                let mut disp = Dispatcher::new(
+                    worker_txs.clone(),
+                    pool_rx.clone(),
+                    batch_size,
+                    routes.clone(),
+                    stats,
+                );
+                let (stop, clock, done) = (
+                    stop_capture.clone(),
+                    replay_clock.clone(),
+                    replay_done.clone(),
+                );
+                capture_threads.push(
+                    std::thread::Builder::new()
+                        .name("vqprobe-replay".into())
+                        .spawn(move || {
+                            let res = replay_loop(cap, &mut disp, r.speed, &stop, &clock);
+                            disp.flush();
+                            done.store(true, Ordering::SeqCst);
+                            res
+                        })
+                        .context("spawning replay thread")?,
+                );
+            }
+            None => {
+                for iface in &cfg.capture.interfaces {
+                    let settings = LiveSettings {
+                        interface: iface.clone(),
+                        bpf: cfg.capture.bpf.clone(),
+                        snaplen: cfg.capture.snaplen,
+                        buffer_mb: cfg.capture.buffer_mb,
+                        immediate: cfg.capture.immediate,
+                        promiscuous: cfg.capture.promiscuous,
+                    };
+                    let cap = LiveCapture::open(&settings)
+                        .with_context(|| format!("capture on {iface}"))?;
+                    let stats = Arc::new(SourceStats::default());
+                    sources.push((iface.clone(), stats.clone()));
+                    let mut disp = Dispatcher::new(
+                        worker_txs.clone(),
+                        pool_rx.clone(),
+                        batch_size,
+                        routes.clone(),
+                        stats.clone(),
+                    );
+                    let stop = stop_capture.clone();
+                    capture_threads.push(
+                        std::thread::Builder::new()
+                            .name(format!("vqprobe-cap-{iface}"))
+                            .spawn(move || {
+                                let res = live_loop(cap, &mut disp, &stop, &stats);
+                                disp.flush();
+                                res
+                            })
+                            .context("spawning capture thread")?,
+                    );
+                }
+            }
+        }
+        let runtime = Arc::new(Runtime {
+            sources,
+            workers: snapshots,
+            stopping: Arc::new(AtomicBool::new(false)),
+        });
+        Ok(Daemon {
+            runtime,
+            stop_capture,
+            capture_threads,
+            worker_txs,
+            worker_threads,
+            forward_thread: Some(forward_thread),
+            writer: Some(writer),
+            writer_tx,
+            replay_clock,
+            replay_done,
+            replay: is_replay,
+        })
+    }
+
+    /// Shared view for metrics and the API.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.clone()
+    }
+
+    /// The time the engines should consider "now": the wall clock live; during a
+    /// replay the replayed clock, then it runs on from the last packet in real time
+    /// so open calls close by timeout as usual.
+    fn engine_now(&self, replay_ended_at: Option<Instant>) -> i64 {
+        if !self.replay {
+            return wall_ns();
+        }
+        let base = self.replay_clock.load(Ordering::Relaxed);
+        match replay_ended_at {
+            Some(t) => base.saturating_add(i64::try_from(t.elapsed().as_nanos()).unwrap_or(0)),
+            None => base,
+        }
+    }
+
+    /// Runs until `stop` is set: sends ticks once a second.
+    pub fn run_until(&self, stop: &AtomicBool) {
+        let mut ended_at: Option<Instant> = None;
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+            if self.replay && ended_at.is_none() && self.replay_done.load(Ordering::SeqCst) {
+                ended_at = Some(Instant::now());
+            }
+            let now = self.engine_now(ended_at);
+            if now == 0 {
+                continue;
+            }
+            for tx in &self.worker_txs {
+                // A full queue means the worker is busy with packets; it will tick on
+                // their timestamps anyway.
+                let _ = tx.try_send(WorkerMsg::Tick(now));
+            }
+        }
+    }
+
+    /// Stops capture, ends open calls as `shutdown`, flushes the store and joins
+    /// every thread.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.runtime.stopping.store(true, Ordering::SeqCst);
+        self.stop_capture.store(true, Ordering::SeqCst);
+        let mut first_err = None;
+        for h in self.capture_threads.drain(..) {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or(Some(anyhow!("capture thread panicked"))),
+            }
+        }
+        for tx in &self.worker_txs {
+            let _ = tx.send(WorkerMsg::Shutdown);
+        }
+        self.worker_txs.clear();
+        for h in self.worker_threads.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(h) = self.forward_thread.take() {
+            let _ = h.join();
+        }
+        let _ = self.writer_tx.send(WriterMsg::Shutdown);
+        if let Some(w) = self.writer.take() {
+            if let Err(e) = w.join() {
+                first_err = first_err.or(Some(anyhow!("store: {e}")));
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    wall_ns() / 1_000_000
+}
+
+fn live_loop(
+    mut cap: LiveCapture,
+    disp: &mut Dispatcher,
+    stop: &AtomicBool,
+    stats: &SourceStats,
+) -> Result<()> {
+    let link = cap.link_type();
+    let mut last_flush = Instant::now();
+    let mut last_stats = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match cap.read().map_err(|e| anyhow!("{e}"))? {
+            LiveRead::Frame(f) => disp.on_frame(f.ts_ns, link, f.data),
+            LiveRead::Idle => disp.flush(),
+        }
+        // Partial batches still move on a quiet link, at most 50 ms late.
+        if last_flush.elapsed() >= Duration::from_millis(50) {
+            disp.flush();
+            last_flush = Instant::now();
+        }
+        if last_stats.elapsed() >= Duration::from_secs(1) {
+            last_stats = Instant::now();
+            if let Some(k) = cap.stats() {
+                stats.kernel_dropped.store(k.dropped, Ordering::Relaxed);
+                stats.if_dropped.store(k.if_dropped, Ordering::Relaxed);
+            }
+        }
+    }
+    if let Some(k) = cap.stats() {
+        stats.kernel_dropped.store(k.dropped, Ordering::Relaxed);
+        stats.if_dropped.store(k.if_dropped, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn replay_loop(
+    mut cap: OfflineCapture,
+    disp: &mut Dispatcher,
+    speed: f64,
+    stop: &AtomicBool,
+    clock: &AtomicI64,
+) -> Result<()> {
+    let link = cap.link_type();
+    let started = Instant::now();
+    let mut first_ts: Option<i64> = None;
+    let mut last_flush = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(f) = cap.next_frame().map_err(|e| anyhow!("{e}"))? else {
+            break;
+        };
+        let t0 = *first_ts.get_or_insert(f.ts_ns);
+        if speed > 0.0 {
+            // Honour capture timestamps, scaled by the speed.
+            let due = Duration::from_nanos(u64::try_from(f.ts_ns.saturating_sub(t0)).unwrap_or(0))
+                .div_f64(speed);
+            let elapsed = started.elapsed();
+            if due > elapsed {
+                disp.flush();
+                let mut wait = due - elapsed;
+                while wait > Duration::ZERO && !stop.load(Ordering::Relaxed) {
+                    let step = wait.min(Duration::from_millis(100));
+                    std::thread::sleep(step);
+                    wait = wait.saturating_sub(step);
+                }
+            }
+        }
+        clock.fetch_max(f.ts_ns, Ordering::Relaxed);
+        disp.on_frame(f.ts_ns, link, f.data);
+        if last_flush.elapsed() >= Duration::from_millis(50) {
+            disp.flush();
+            last_flush = Instant::now();
+        }
+    }
+    Ok(())
+}
