@@ -181,12 +181,10 @@ impl CallAssembler {
             d.agent_id = msg.header(&self.agent_header).map(|s| s.trim().to_string());
         }
         if let Some(sdp) = &msg.sdp {
-            // Who sent this SDP: the caller if it came from the caller's side.
-            let from_caller = if msg.is_request() {
-                src == d.caller_signalling || dst == d.callee_signalling
-            } else {
-                dst == d.caller_signalling || src == d.callee_signalling
-            };
+            // Who sent this SDP: the caller's side sends from the caller's signalling
+            // address (requests and responses alike), or towards the callee's.
+            let from_caller = src == d.caller_signalling
+                || (src != d.callee_signalling && dst == d.callee_signalling);
             let endpoints = media_endpoints(&d.call_id, sdp);
             let list = if from_caller {
                 &mut d.caller_media
@@ -231,6 +229,11 @@ impl CallAssembler {
                     CallStatus::Abandoned
                 };
                 out.ended = Some(d.call_id.clone());
+            }
+            // An auth challenge is answered by a new INVITE in the same dialog: not
+            // an end. If no retry follows, the call fails when it times out.
+            (Some(code @ (401 | 407)), Method::Invite) => {
+                d.final_code = Some(code);
             }
             (Some(code), Method::Invite) if code >= 200 => {
                 d.final_code = Some(code);
@@ -483,13 +486,33 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
     };
     let owd = rtt_sum.map(|r| r / 2.0);
 
-    let mut built: Vec<Built> = streams
-        .iter()
-        .map(|s| {
-            let dir = stream_direction(cfg, dialog, s, first_src);
-            build_stream(cfg, s, dir, owd)
-        })
-        .collect();
+    // Directions must agree within a call: a stream that runs between the same two
+    // hosts as one already placed, either way round, follows it (signalling alone is
+    // ambiguous when both user agents share an address, e.g. a hairpinned call).
+    let mut placed: Vec<(std::net::IpAddr, std::net::IpAddr, Direction)> = Vec::new();
+    let mut built: Vec<Built> = Vec::with_capacity(streams.len());
+    for s in &streams {
+        let (a, b) = (s.key.src.ip(), s.key.dst.ip());
+        let known = placed.iter().find_map(|&(x, y, d)| {
+            if (x, y) == (a, b) {
+                Some(d)
+            } else if (x, y) == (b, a) && a != b {
+                Some(match d {
+                    Direction::Inbound => Direction::Outbound,
+                    Direction::Outbound => Direction::Inbound,
+                })
+            } else {
+                None
+            }
+        });
+        let dir = if !cfg.local_nets.is_empty() {
+            stream_direction(cfg, dialog, s, first_src)
+        } else {
+            known.unwrap_or_else(|| stream_direction(cfg, dialog, s, first_src))
+        };
+        placed.push((a, b, dir));
+        built.push(build_stream(cfg, s, dir, owd));
+    }
     built.sort_by_key(|b| match b.record.direction {
         Direction::Inbound => 0,
         Direction::Outbound => 1,
@@ -505,21 +528,24 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
                 (Some(r), _) => (d.status, Some(r)),
                 (None, true) => (CallStatus::InProgress, None),
                 (None, false) => {
-                    let status = if d.answered_ns.is_some() {
-                        CallStatus::Completed
-                    } else if d.final_code.is_some_and(|c| c >= 300) {
-                        CallStatus::Failed
-                    } else if fallback_end.0 == CallStatus::Completed {
-                        // Media flowed but the 200 OK was not captured.
-                        if streams.is_empty() {
-                            CallStatus::Abandoned
-                        } else {
-                            CallStatus::Completed
-                        }
+                    if d.answered_ns.is_none() && d.final_code.is_some_and(|c| c >= 300) {
+                        // Challenged and never retried.
+                        (CallStatus::Failed, Some(EndedReason::Error))
                     } else {
-                        fallback_end.0
-                    };
-                    (status, Some(fallback_end.1))
+                        let status = if d.answered_ns.is_some() {
+                            CallStatus::Completed
+                        } else if fallback_end.0 == CallStatus::Completed {
+                            // Media flowed but the 200 OK was not captured.
+                            if streams.is_empty() {
+                                CallStatus::Abandoned
+                            } else {
+                                CallStatus::Completed
+                            }
+                        } else {
+                            fallback_end.0
+                        };
+                        (status, Some(fallback_end.1))
+                    }
                 }
             };
             let end = d.ended_ns.or(if in_progress {
@@ -602,7 +628,11 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
     let codec = voice
         .iter()
         .find_map(|b| b.record.codec.clone())
-        .or_else(|| dialog.and_then(|d| d.sdp_codec.clone()));
+        .or_else(|| {
+            dialog.and_then(|d| d.sdp_codec.as_deref()).map(|name| {
+                crate::codec::by_name(name).map_or_else(|| name.to_string(), |c| c.name.to_string())
+            })
+        });
     let (from_number, to_number, agent_id) = dialog.map_or((None, None, None), |d| {
         (
             d.from_number.clone(),

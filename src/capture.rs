@@ -147,6 +147,7 @@ pub struct KernelStats {
 pub struct LiveCapture {
     cap: Capture<pcap::Active>,
     link: LinkType,
+    fd: std::os::fd::RawFd,
 }
 
 /// What a live read returned.
@@ -175,6 +176,11 @@ impl LiveCapture {
             .timeout(100)
             .precision(Precision::Nano)
             .open()
+            .map_err(err)?
+            // Non-blocking plus our own poll(): on Linux a blocking read on an idle
+            // interface never returns at the read timeout, and pcap_breakloop races with
+            // a packet being delivered (the packet is lost), so neither can wake us.
+            .setnonblock()
             .map_err(err)?;
         if !s.bpf.trim().is_empty() {
             cap.filter(&s.bpf, true).map_err(|e| CaptureError::Open {
@@ -184,7 +190,8 @@ impl LiveCapture {
         }
         let dlt = cap.get_datalink().0;
         let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType(dlt))?;
-        Ok(LiveCapture { cap, link })
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&cap);
+        Ok(LiveCapture { cap, link, fd })
     }
 
     /// The handle's link type.
@@ -207,7 +214,11 @@ impl LiveCapture {
                     wire_len: p.header.len,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(LiveRead::Idle),
+            // Nothing buffered: wait up to 100 ms for the socket to become readable.
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => {
+                wait_readable(self.fd, 100);
+                Ok(LiveRead::Idle)
+            }
             Err(e) => Err(CaptureError::Damaged {
                 packets: 0,
                 reason: e.to_string(),
@@ -223,6 +234,22 @@ impl LiveCapture {
             if_dropped: u64::from(s.if_dropped),
         })
     }
+}
+
+/// Waits until `fd` is readable or `timeout_ms` passes.
+#[allow(unsafe_code)]
+fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i64) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    // SAFETY: `fd` is the capture handle's socket, owned by the `Capture` in the same
+    // `LiveCapture` that calls this; it stays open for the whole (synchronous) call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let mut fds = [PollFd::from_borrowed_fd(borrowed, PollFlags::IN)];
+    let ts = Timespec {
+        tv_sec: timeout_ms / 1000,
+        tv_nsec: (timeout_ms % 1000) * 1_000_000,
+    };
+    // EINTR or an error: the caller loops and reads again anyway.
+    let _ = poll(&mut fds, Some(&ts));
 }
 
 /// The host's interface addresses, as host-sized networks (the default

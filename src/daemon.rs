@@ -42,6 +42,33 @@ pub struct Runtime {
     pub stopping: Arc<AtomicBool>,
 }
 
+impl Runtime {
+    /// One line of totals: what was read, dropped (kernel, queue) and recognised.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, st) in &self.sources {
+            parts.push(format!(
+                "{name}: {} packets, kernel dropped {}, interface dropped {}, queue dropped {}",
+                st.packets.load(Ordering::Relaxed),
+                st.kernel_dropped.load(Ordering::Relaxed),
+                st.if_dropped.load(Ordering::Relaxed),
+                st.queue_dropped.load(Ordering::Relaxed)
+            ));
+        }
+        let (mut rtp, mut rtcp, mut sip, mut calls) = (0, 0, 0, 0);
+        for w in &self.workers {
+            if let Ok(s) = w.lock() {
+                rtp += s.counters.rtp_packets;
+                rtcp += s.counters.rtcp_packets;
+                sip += s.counters.sip_messages;
+                calls += s.counters.calls;
+            }
+        }
+        parts.push(format!("rtp {rtp}, rtcp {rtcp}, sip {sip}, calls {calls}"));
+        parts.join("; ")
+    }
+}
+
 fn wall_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -271,7 +298,7 @@ impl Daemon {
     pub fn run_until(&self, stop: &AtomicBool) {
         let mut ended_at: Option<Instant> = None;
         while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
             if self.replay && ended_at.is_none() && self.replay_done.load(Ordering::SeqCst) {
                 ended_at = Some(Instant::now());
             }
@@ -310,6 +337,7 @@ impl Daemon {
         if let Some(h) = self.forward_thread.take() {
             let _ = h.join();
         }
+        eprintln!("vqprobe: {}", self.runtime.summary());
         let _ = self.writer_tx.send(WriterMsg::Shutdown);
         if let Some(w) = self.writer.take() {
             if let Err(e) = w.join() {

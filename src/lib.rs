@@ -8,7 +8,7 @@
 //! The engine is sans-I/O: it is fed timestamps and bytes and never reads a clock, a
 //! socket or a file, so offline analysis and live capture run the same code.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod analyze;

@@ -95,11 +95,16 @@ pub fn resolve(pt: u8, map: Option<&PayloadMap>) -> PtInfo {
 /// timestamp advances at the clock rate, so ts-delta / arrival-delta over a few
 /// packets names it to within the network jitter.
 pub fn infer_clock(ts_delta: u32, arrival_delta_s: f64) -> Option<u32> {
+    infer_clock_total(u64::from(ts_delta), arrival_delta_s)
+}
+
+/// [`infer_clock`] over summed deltas of many packet pairs.
+pub fn infer_clock_total(ts_delta: u64, arrival_delta_s: f64) -> Option<u32> {
     const RATES: [u32; 7] = [8000, 12000, 16000, 24000, 32000, 48000, 90000];
     if arrival_delta_s <= 0.005 || ts_delta == 0 {
         return None;
     }
-    let measured = f64::from(ts_delta) / arrival_delta_s;
+    let measured = ts_delta as f64 / arrival_delta_s;
     RATES
         .iter()
         .copied()

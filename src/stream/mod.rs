@@ -15,6 +15,11 @@ use jitter::{RfcJitter, TsharkStats};
 use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use seq::{SeqOutcome, SeqTracker};
 
+/// Consecutive packet pairs summed before a clock is inferred.
+const CLOCK_PAIRS: u32 = 25;
+/// Arrival time those pairs must span (so bursts average out).
+const CLOCK_SPAN_NS: i64 = 400_000_000;
+
 /// The per-packet part of [`PtInfo`], cheap to copy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PtClock {
@@ -131,7 +136,8 @@ pub struct Stream {
     ts_ext: i64,
     last_ts: Option<u32>,
     prev_seq_ts: Option<(u16, u32, i64)>,
-    clock_guess: Option<(u32, i64)>,
+    /// Clock inference: (sum of timestamp steps, sum of arrival gaps ns, pairs).
+    clock_guess: Option<(u64, i64, u32)>,
 }
 
 impl Stream {
@@ -305,20 +311,28 @@ impl Stream {
 
     fn learn_clock_and_frame(&mut self, arrival_ns: i64, h: &RtpHeader) {
         if let Some((pseq, pts, pns)) = self.prev_seq_ts {
+            if h.seq == pseq {
+                // A duplicate: pairing the next packet with it would halve its gap.
+                return;
+            }
             if h.seq == pseq.wrapping_add(1) && !h.marker {
                 let dts = h.ts.wrapping_sub(pts);
-                if self.clock == 0 {
-                    let dt = (arrival_ns - pns) as f64 / 1e9;
-                    if let Some(c) = media::infer_clock(dts, dt) {
-                        // Two agreeing pairs before trusting the guess.
-                        match self.clock_guess {
-                            Some((g, _)) if g == c => {
-                                self.clock = c;
-                                if let Some(mi) = self.main_info.as_mut() {
-                                    mi.clock = c;
-                                }
+                if self.clock == 0 && dts < 90_000 {
+                    // Sum over many consecutive pairs: one pair's arrival gap is mostly
+                    // network jitter (bursts arrive a few ms apart).
+                    let dt = (arrival_ns - pns).max(0);
+                    let (sum_ts, sum_ns, n) = self.clock_guess.get_or_insert((0, 0, 0));
+                    *sum_ts += u64::from(dts);
+                    *sum_ns += dt;
+                    *n += 1;
+                    if *n >= CLOCK_PAIRS && *sum_ns >= CLOCK_SPAN_NS {
+                        let measured = media::infer_clock_total(*sum_ts, *sum_ns as f64 / 1e9);
+                        self.clock_guess = None;
+                        if let Some(c) = measured {
+                            self.clock = c;
+                            if let Some(mi) = self.main_info.as_mut() {
+                                mi.clock = c;
                             }
-                            _ => self.clock_guess = Some((c, arrival_ns)),
                         }
                     }
                 }
