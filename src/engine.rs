@@ -75,6 +75,9 @@ pub struct Counters {
     pub rtcp_malformed: u64,
     /// SIP messages parsed.
     pub sip_messages: u64,
+    /// SIP messages by method (requests) or `RESPONSE`; a bounded set of names, the
+    /// rest counted as `OTHER`.
+    pub sip_by_method: std::collections::BTreeMap<&'static str, u64>,
     /// Datagrams that looked like SIP but did not parse.
     pub sip_malformed: u64,
     /// Streams created.
@@ -417,6 +420,12 @@ impl Engine {
 
     fn on_sip(&mut self, ts_ns: i64, src: SocketAddr, dst: SocketAddr, msg: &sip::SipMessage<'_>) {
         self.counters.sip_messages += 1;
+        let method = if msg.is_request() {
+            method_label(msg.method())
+        } else {
+            "RESPONSE"
+        };
+        *self.counters.sip_by_method.entry(method).or_insert(0) += 1;
         let out = self.assembler.on_sip(ts_ns, src, dst, msg);
         for ep in out.media {
             self.rtcp_endpoints.insert(ep.rtcp, ep.call_id.clone());
@@ -749,6 +758,28 @@ impl Engine {
                 .then(a.call_id.cmp(&b.call_id))
         });
         out
+    }
+}
+
+/// A bounded label for a SIP method.
+fn method_label(m: sip::Method<'_>) -> &'static str {
+    use sip::Method as M;
+    match m {
+        M::Invite => "INVITE",
+        M::Ack => "ACK",
+        M::Bye => "BYE",
+        M::Cancel => "CANCEL",
+        M::Options => "OPTIONS",
+        M::Register => "REGISTER",
+        M::Prack => "PRACK",
+        M::Update => "UPDATE",
+        M::Info => "INFO",
+        M::Subscribe => "SUBSCRIBE",
+        M::Notify => "NOTIFY",
+        M::Publish => "PUBLISH",
+        M::Refer => "REFER",
+        M::Message => "MESSAGE",
+        M::Other(_) => "OTHER",
     }
 }
 

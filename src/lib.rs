@@ -24,6 +24,7 @@ pub mod engine;
 pub mod media;
 pub mod mno;
 pub mod pipeline;
+pub mod push;
 pub mod record;
 pub mod report;
 pub mod rtcp;

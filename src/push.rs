@@ -1,0 +1,81 @@
+//! Call metadata pushed by the platform (`POST /v1/calls`), attached by the engine to
+//! the media that arrives at the announced endpoints.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Direction;
+
+/// Metadata for one call, as the platform knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushedCall {
+    /// The platform's call id; becomes the record's `call_id`.
+    pub call_id: String,
+    /// Agent handling the call.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Caller's number.
+    #[serde(default)]
+    pub from_number: Option<String>,
+    /// Callee's number.
+    #[serde(default)]
+    pub to_number: Option<String>,
+    /// `inbound` when the far end placed the call.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// Mobile network operator; wins over the prefix table.
+    #[serde(default)]
+    pub mno: Option<String>,
+    /// Link to a recording.
+    #[serde(default)]
+    pub recording_url: Option<String>,
+    /// Media endpoints of the call (either side), as `{ip, port}`.
+    #[serde(default)]
+    pub media: Vec<MediaAddr>,
+}
+
+/// One media endpoint in pushed metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaAddr {
+    /// IP address.
+    pub ip: std::net::IpAddr,
+    /// UDP port.
+    pub port: u16,
+}
+
+impl MediaAddr {
+    /// As a socket address.
+    pub fn socket(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+/// Why pushed metadata was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// `call_id` empty or too long.
+    #[error("call_id must be 1 to 256 characters")]
+    BadCallId,
+    /// No media endpoint, or a port of 0.
+    #[error("media must list at least one endpoint with a non-zero port")]
+    NoMedia,
+    /// The pipeline is not running (replay finished, shutting down) or is full.
+    #[error("the capture pipeline cannot take metadata now")]
+    Unavailable,
+}
+
+impl PushedCall {
+    /// Checks what the engine relies on.
+    pub fn validate(&self) -> Result<(), PushError> {
+        if self.call_id.is_empty() || self.call_id.len() > 256 {
+            return Err(PushError::BadCallId);
+        }
+        if self.media.is_empty() || self.media.iter().any(|m| m.port == 0) {
+            return Err(PushError::NoMedia);
+        }
+        Ok(())
+    }
+}
