@@ -465,6 +465,8 @@ pub struct CallInput<'a> {
     pub fallback_end: (CallStatus, EndedReason),
     /// Whether the call is still running (interim record).
     pub in_progress: bool,
+    /// Metadata the platform pushed for this call; its fields win.
+    pub meta: Option<&'a crate::push::PushedCall>,
 }
 
 /// Builds the call record: streams scored, quality summarised, MNO looked up.
@@ -475,6 +477,7 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
         mut streams,
         fallback_end,
         in_progress,
+        meta,
     } = input;
     streams.sort_by_key(|s| (s.first_ns, s.key));
     let first_src = streams.first().map(|s| s.key.src);
@@ -520,7 +523,11 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
 
     let first_ns = streams.iter().map(|s| s.first_ns).min();
     let last_ns = streams.iter().map(|s| s.last_ns).max();
-    let direction = call_direction(cfg, dialog);
+    let direction = meta.and_then(|m| m.direction).unwrap_or_else(|| match (dialog, first_src) {
+        // RTP only: the side that spoke first placed the call.
+        (None, Some(src)) if is_local(&cfg.local_nets, src.ip()) => Direction::Outbound,
+        _ => call_direction(cfg, dialog),
+    });
 
     let (created_ns, status, ended_reason, ended_ns, duration_s) = match dialog {
         Some(d) => {
@@ -633,24 +640,29 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
                 crate::codec::by_name(name).map_or_else(|| name.to_string(), |c| c.name.to_string())
             })
         });
-    let (from_number, to_number, agent_id) = dialog.map_or((None, None, None), |d| {
-        (
-            d.from_number.clone(),
-            d.to_number.clone(),
-            d.agent_id.clone(),
-        )
+    let (mut from_number, mut to_number, mut agent_id) = dialog.map_or((None, None, None), |d| {
+        (d.from_number.clone(), d.to_number.clone(), d.agent_id.clone())
     });
+    if let Some(m) = meta {
+        from_number = m.from_number.clone().or(from_number);
+        to_number = m.to_number.clone().or(to_number);
+        agent_id = m.agent_id.clone().or(agent_id);
+    }
     let remote_number = match direction {
         Direction::Inbound => from_number.as_deref(),
         Direction::Outbound => to_number.as_deref(),
     };
-    let (mno, country) = match remote_number.and_then(|n| cfg.mno.lookup(n)) {
+    let (mut mno, country) = match remote_number.and_then(|n| cfg.mno.lookup(n)) {
         Some((m, c)) => (m.to_string(), Some(c.to_string())),
         None => ("unknown".to_string(), None),
     };
+    // An explicit MNO from the platform wins over the prefix table.
+    if let Some(m) = meta.and_then(|m| m.mno.clone()) {
+        mno = m;
+    }
 
     CallRecord {
-        call_id,
+        call_id: meta.map_or(call_id, |m| m.call_id.clone()),
         sip_call_id: dialog.map(|d| d.call_id.to_string()),
         agent_id,
         from_number,
@@ -678,7 +690,7 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
         },
         resolution: None,
         classified_at: None,
-        recording_url: None,
+        recording_url: meta.and_then(|m| m.recording_url.clone()),
         streams: built.into_iter().map(|b| b.record).collect(),
     }
 }

@@ -14,6 +14,7 @@ use crate::decode::{self, Decoded, LinkType, Segment, Transport};
 use crate::record::{CallRecord, CallStatus, EndedReason};
 use crate::rtcp::{self, RtcpPacket, XrBlock};
 use crate::rtp::{self, RtpHeader};
+use crate::push::PushedCall;
 use crate::sip;
 use crate::stream::{RemoteReport, Stream, StreamKey, XrQuality};
 
@@ -110,8 +111,20 @@ enum Flow {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum CallRef {
     Sip(Arc<str>),
+    /// Media matched to metadata the platform pushed (no SIP seen).
+    Pushed(Arc<str>),
     RtpOnly,
 }
+
+/// Pushed metadata waiting for (or attached to) media.
+#[derive(Debug)]
+struct PushedEntry {
+    meta: PushedCall,
+    at_ns: i64,
+}
+
+/// Pushed metadata that never meets media is forgotten after this long.
+const PUSH_TTL_NS: i64 = 3600 * 1_000_000_000;
 
 #[derive(Debug)]
 struct Slot {
@@ -153,6 +166,8 @@ pub struct Engine {
     endpoints: FxHashMap<SocketAddr, MediaEndpoint>,
     rtcp_endpoints: FxHashMap<SocketAddr, Arc<str>>,
     sightings: FxHashMap<u32, Sightings>,
+    pushed: FxHashMap<Arc<str>, PushedEntry>,
+    pushed_endpoints: FxHashMap<SocketAddr, Arc<str>>,
     assembler: CallAssembler,
     finished: Vec<CallRecord>,
     now_ns: i64,
@@ -175,6 +190,8 @@ impl Engine {
             endpoints: FxHashMap::default(),
             rtcp_endpoints: FxHashMap::default(),
             sightings: FxHashMap::default(),
+            pushed: FxHashMap::default(),
+            pushed_endpoints: FxHashMap::default(),
             assembler,
             finished: Vec::new(),
             now_ns: 0,
@@ -397,7 +414,14 @@ impl Engine {
             .or_else(|| self.endpoints.get(&key.src));
         let (call, payloads) = match ep {
             Some(e) => (CallRef::Sip(e.call_id.clone()), Some(e.payloads.clone())),
-            None => (CallRef::RtpOnly, None),
+            None => match self
+                .pushed_endpoints
+                .get(&key.dst)
+                .or_else(|| self.pushed_endpoints.get(&key.src))
+            {
+                Some(id) => (CallRef::Pushed(id.clone()), None),
+                None => (CallRef::RtpOnly, None),
+            },
         };
         let stream = Stream::new(key, ts_ns, payloads, self.cfg.interval_ns, true)
             .with_headline_buffer(self.cfg.headline_fixed_ms);
@@ -440,6 +464,44 @@ impl Engine {
             }
             self.endpoints.insert(ep.rtp, ep);
         }
+    }
+
+    /// Registers call metadata pushed by the platform: media at its endpoints becomes
+    /// that call (RTP-only streams already running there join it now).
+    pub fn push_call(&mut self, call: PushedCall, now_ns: i64) {
+        let id: Arc<str> = Arc::from(call.call_id.as_str());
+        let addrs: Vec<SocketAddr> = call.media.iter().map(|m| m.socket()).collect();
+        for a in &addrs {
+            self.pushed_endpoints.insert(*a, id.clone());
+        }
+        for s in self.slots.iter_mut().flatten() {
+            if s.call == CallRef::RtpOnly
+                && (addrs.contains(&s.stream.key.src) || addrs.contains(&s.stream.key.dst))
+            {
+                s.call = CallRef::Pushed(id.clone());
+            }
+        }
+        self.pushed.insert(
+            id,
+            PushedEntry {
+                meta: call,
+                at_ns: now_ns,
+            },
+        );
+    }
+
+    /// Pushed metadata that matches a SIP dialog's media, if any.
+    fn meta_for_dialog(&self, d: &calls::Dialog, streams: &[&Stream]) -> Option<Arc<str>> {
+        d.caller_media
+            .iter()
+            .chain(d.callee_media.iter())
+            .chain(streams.iter().flat_map(|s| [&s.key.src, &s.key.dst]))
+            .find_map(|a| self.pushed_endpoints.get(a).cloned())
+    }
+
+    fn forget_push(&mut self, id: &Arc<str>) {
+        self.pushed.remove(id);
+        self.pushed_endpoints.retain(|_, v| v != id);
     }
 
     fn on_rtcp(&mut self, ts_ns: i64, src: SocketAddr, payload: &[u8]) {
@@ -597,6 +659,10 @@ impl Engine {
             Some(now_ns.saturating_sub(timeout)),
             (CallStatus::Completed, EndedReason::RtpTimeout),
         );
+        self.finish_pushed(
+            Some(now_ns.saturating_sub(timeout)),
+            (CallStatus::Completed, EndedReason::RtpTimeout),
+        );
     }
 
     fn take_streams(&mut self, pred: impl Fn(&Slot) -> bool) -> Vec<Stream> {
@@ -636,6 +702,11 @@ impl Engine {
         };
         self.endpoints.retain(|_, e| e.call_id != *id);
         self.rtcp_endpoints.retain(|_, c| c != id);
+        let push_id = self.meta_for_dialog(&dialog, &streams.iter().collect::<Vec<_>>());
+        let meta = push_id
+            .as_ref()
+            .and_then(|p| self.pushed.get(p))
+            .map(|e| &e.meta);
         let record = calls::build_record(
             &self.cfg.calls,
             CallInput {
@@ -644,8 +715,12 @@ impl Engine {
                 streams: streams.iter().collect(),
                 fallback_end: fallback,
                 in_progress,
+                meta,
             },
         );
+        if let Some(p) = push_id {
+            self.forget_push(&p);
+        }
         self.counters.calls += 1;
         self.finished.push(record);
     }
@@ -682,6 +757,7 @@ impl Engine {
                     streams: streams.iter().collect(),
                     fallback_end: end,
                     in_progress: false,
+                    meta: None,
                 },
             );
             self.counters.calls += 1;
@@ -689,14 +765,63 @@ impl Engine {
         }
     }
 
+    /// Ends pushed calls whose streams all went quiet before `idle_before` (all when
+    /// `None`), and forgets pushed metadata that never met media within its TTL.
+    fn finish_pushed(&mut self, idle_before: Option<i64>, end: (CallStatus, EndedReason)) {
+        let mut last: FxHashMap<Arc<str>, i64> = FxHashMap::default();
+        for s in self.slots.iter().flatten() {
+            if let CallRef::Pushed(id) = &s.call {
+                let e = last.entry(id.clone()).or_insert(i64::MIN);
+                *e = (*e).max(s.stream.last_ns);
+            }
+        }
+        let mut ready: Vec<Arc<str>> = last
+            .into_iter()
+            .filter(|(_, l)| idle_before.is_none_or(|t| *l < t))
+            .map(|(id, _)| id)
+            .collect();
+        ready.sort();
+        for id in ready {
+            let streams = self.take_streams(|s| s.call == CallRef::Pushed(id.clone()));
+            let record = calls::build_record(
+                &self.cfg.calls,
+                CallInput {
+                    call_id: id.to_string(),
+                    dialog: None,
+                    streams: streams.iter().collect(),
+                    fallback_end: end,
+                    in_progress: false,
+                    meta: self.pushed.get(&id).map(|e| &e.meta),
+                },
+            );
+            self.forget_push(&id);
+            self.counters.calls += 1;
+            self.finished.push(record);
+        }
+        if let Some(t) = idle_before {
+            let now = t.saturating_add(self.cfg.rtp_timeout_ns);
+            let stale: Vec<Arc<str>> = self
+                .pushed
+                .iter()
+                .filter(|(_, e)| now.saturating_sub(e.at_ns) > PUSH_TTL_NS)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in stale {
+                self.forget_push(&id);
+            }
+        }
+    }
+
     /// In-progress records of every open call, from the figures final so far (the
     /// live daemon stores these every interval so active calls are visible).
     pub fn interim_records(&self) -> Vec<CallRecord> {
         let mut by_call: FxHashMap<Arc<str>, Vec<&Stream>> = FxHashMap::default();
+        let mut by_push: FxHashMap<Arc<str>, Vec<&Stream>> = FxHashMap::default();
         let mut pairs: FxHashMap<(SocketAddr, SocketAddr), Vec<&Stream>> = FxHashMap::default();
         for s in self.slots.iter().flatten() {
             match &s.call {
                 CallRef::Sip(id) => by_call.entry(id.clone()).or_default().push(&s.stream),
+                CallRef::Pushed(id) => by_push.entry(id.clone()).or_default().push(&s.stream),
                 CallRef::RtpOnly => pairs
                     .entry(pair(s.stream.key.src, s.stream.key.dst))
                     .or_default()
@@ -706,6 +831,10 @@ impl Engine {
         let mut out = Vec::new();
         for d in self.assembler.dialogs() {
             let streams = by_call.remove(&d.call_id).unwrap_or_default();
+            let meta = self
+                .meta_for_dialog(d, &streams)
+                .and_then(|p| self.pushed.get(&p))
+                .map(|e| &e.meta);
             out.push(calls::build_record(
                 &self.cfg.calls,
                 CallInput {
@@ -714,6 +843,20 @@ impl Engine {
                     streams,
                     fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
                     in_progress: d.ended_reason.is_none(),
+                    meta,
+                },
+            ));
+        }
+        for (id, streams) in by_push {
+            out.push(calls::build_record(
+                &self.cfg.calls,
+                CallInput {
+                    call_id: id.to_string(),
+                    dialog: None,
+                    streams,
+                    fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
+                    in_progress: true,
+                    meta: self.pushed.get(&id).map(|e| &e.meta),
                 },
             ));
         }
@@ -727,6 +870,7 @@ impl Engine {
                     streams,
                     fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
                     in_progress: true,
+                    meta: None,
                 },
             ));
         }
@@ -751,6 +895,7 @@ impl Engine {
             self.finish_dialog(&id, (CallStatus::Completed, reason), false);
         }
         self.finish_rtp_only(None, (CallStatus::Completed, reason));
+        self.finish_pushed(None, (CallStatus::Completed, reason));
         let mut out = self.drain_finished();
         out.sort_by(|a, b| {
             a.created_at
@@ -788,5 +933,69 @@ fn pair(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
         (a, b)
     } else {
         (b, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::MediaAddr;
+
+    fn frame(src: SocketAddr, dst: SocketAddr, seq: u16) -> Vec<u8> {
+        let mut rtp = vec![0x80, 0];
+        rtp.extend_from_slice(&seq.to_be_bytes());
+        rtp.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        rtp.extend_from_slice(&0xabcd_0001u32.to_be_bytes());
+        rtp.extend_from_slice(&[0xd5; 160]);
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("v4 only in this test");
+        };
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&s.ip().octets());
+        ip.extend_from_slice(&d.ip().octets());
+        ip[2..4].copy_from_slice(&((20 + 8 + rtp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&s.port().to_be_bytes());
+        ip.extend_from_slice(&d.port().to_be_bytes());
+        ip.extend_from_slice(&((8 + rtp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(&rtp);
+        ip
+    }
+
+    #[test]
+    fn pushed_metadata_names_the_rtp_only_call() {
+        let cfg = EngineConfig::new(crate::analyze::default_call_config(Arc::new(
+            crate::mno::MnoTable::embedded(),
+        )));
+        let mut e = Engine::new(cfg);
+        let far: SocketAddr = "192.0.2.10:30000".parse().expect("addr");
+        let us: SocketAddr = "198.51.100.5:40000".parse().expect("addr");
+        e.push_call(
+            PushedCall {
+                call_id: "platform-123".into(),
+                agent_id: Some("agent-7".into()),
+                from_number: Some("+447700900123".into()),
+                to_number: Some("+15551230000".into()),
+                direction: Some(crate::record::Direction::Inbound),
+                mno: Some("Example Mobile".into()),
+                recording_url: None,
+                media: vec![MediaAddr {
+                    ip: us.ip(),
+                    port: us.port(),
+                }],
+            },
+            0,
+        );
+        for i in 0..100u16 {
+            e.on_frame(i64::from(i) * 20_000_000, LinkType::RawIp, &frame(far, us, i));
+        }
+        let recs = e.finish(EndedReason::EndOfCapture);
+        assert_eq!(recs.len(), 1);
+        let r = &recs[0];
+        assert_eq!(r.call_id, "platform-123");
+        assert_eq!(r.agent_id.as_deref(), Some("agent-7"));
+        assert_eq!(r.mno, "Example Mobile");
+        assert_eq!(r.streams.len(), 1);
+        assert_eq!(r.streams[0].packets, 100);
     }
 }

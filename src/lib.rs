@@ -22,6 +22,7 @@ pub mod decode;
 pub mod emodel;
 pub mod engine;
 pub mod media;
+pub mod metrics;
 pub mod mno;
 pub mod pipeline;
 pub mod push;

@@ -39,7 +39,8 @@ impl RouteTable {
         self.map.read().ok()?.get(addr).map(|(s, _)| *s)
     }
 
-    fn insert(&self, addrs: &[SocketAddr], shard: usize, now_ns: i64) {
+    /// Routes `addrs` to `shard` (SDP media, or pushed call metadata).
+    pub fn insert(&self, addrs: &[SocketAddr], shard: usize, now_ns: i64) {
         if let Ok(mut m) = self.map.write() {
             if m.len() >= MAX_ROUTES {
                 m.retain(|_, (_, at)| now_ns.saturating_sub(*at) < ROUTE_TTL_NS);
@@ -88,8 +89,15 @@ pub enum WorkerMsg {
     Batch(Batch),
     /// Time passes (ns since the epoch): run timeouts, publish interim records.
     Tick(i64),
+    /// Call metadata pushed by the platform (with the time it arrived).
+    Push(Box<crate::push::PushedCall>, i64),
     /// End every open call as `shutdown` and stop.
     Shutdown,
+}
+
+/// The shard that owns a call id (SIP Call-ID or pushed id) among `n` workers.
+pub fn shard_of_call(call_id: &str, n: usize) -> usize {
+    shard_of(&call_id, n)
 }
 
 fn shard_of<T: Hash>(v: &T, n: usize) -> usize {
@@ -294,6 +302,7 @@ pub fn run_worker(
                     s.active_dialogs = engine.active_dialogs();
                 }
             }
+            WorkerMsg::Push(call, now) => engine.push_call(*call, now),
             WorkerMsg::Shutdown => break,
         }
     }
