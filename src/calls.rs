@@ -413,7 +413,7 @@ fn build_stream(
         src: s.key.src.to_string(),
         dst: s.key.dst.to_string(),
         ssrc: record::ssrc_hex(s.key.ssrc),
-        payload_type: s.main_pt,
+        payload_type: s.payload_type(),
         codec: codec_name,
         clock_rate: clock,
         packets: s.packets,
@@ -523,11 +523,13 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
 
     let first_ns = streams.iter().map(|s| s.first_ns).min();
     let last_ns = streams.iter().map(|s| s.last_ns).max();
-    let direction = meta.and_then(|m| m.direction).unwrap_or_else(|| match (dialog, first_src) {
-        // RTP only: the side that spoke first placed the call.
-        (None, Some(src)) if is_local(&cfg.local_nets, src.ip()) => Direction::Outbound,
-        _ => call_direction(cfg, dialog),
-    });
+    let direction = meta
+        .and_then(|m| m.direction)
+        .unwrap_or_else(|| match (dialog, first_src) {
+            // RTP only: the side that spoke first placed the call.
+            (None, Some(src)) if is_local(&cfg.local_nets, src.ip()) => Direction::Outbound,
+            _ => call_direction(cfg, dialog),
+        });
 
     let (created_ns, status, ended_reason, ended_ns, duration_s) = match dialog {
         Some(d) => {
@@ -641,7 +643,11 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
             })
         });
     let (mut from_number, mut to_number, mut agent_id) = dialog.map_or((None, None, None), |d| {
-        (d.from_number.clone(), d.to_number.clone(), d.agent_id.clone())
+        (
+            d.from_number.clone(),
+            d.to_number.clone(),
+            d.agent_id.clone(),
+        )
     });
     if let Some(m) = meta {
         from_number = m.from_number.clone().or(from_number);

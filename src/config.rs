@@ -608,7 +608,7 @@ impl StoreConfig {
         if self.path.as_os_str().is_empty() {
             return Err(invalid("store.path", "must not be empty".into()));
         }
-        check_range("store.retention_days", self.retention_days, 1, 3650)?;
+        check_range("store.retention_days", self.retention_days, 0, 3650)?;
         check_range("store.flush_interval_ms", self.flush_interval_ms, 1, 1000)
     }
 }
@@ -1021,7 +1021,7 @@ agent_label_cap = 100
                 |c| c.store.flush_interval_ms = 1001,
                 "store.flush_interval_ms must be between 1 and 1000, got 1001",
             ),
-            (|c| c.store.retention_days = 0, "store.retention_days"),
+            (|c| c.store.retention_days = 3651, "store.retention_days"),
             (
                 |c| c.store.path = PathBuf::new(),
                 "store.path must not be empty",

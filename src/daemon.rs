@@ -16,6 +16,7 @@ use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
 use crate::codec::{CodecOverride, CodecTable};
 use crate::config::{Config, JitterBufferSetting};
 use crate::engine::{Engine, EngineConfig};
+use crate::metrics::Metrics;
 use crate::mno::MnoTable;
 use crate::pipeline::{
     self, Dispatcher, RouteTable, SourceStats, WorkerMsg, WorkerSettings, WorkerSnapshot,
@@ -123,6 +124,7 @@ fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
 /// A running daemon: threads and the channels between them.
 pub struct Daemon {
     runtime: Arc<Runtime>,
+    metrics: Arc<Metrics>,
     stop_capture: Arc<AtomicBool>,
     capture_threads: Vec<JoinHandle<Result<()>>>,
     worker_txs: Vec<Sender<WorkerMsg>>,
@@ -140,10 +142,17 @@ impl Daemon {
     /// come back before any thread is left running.
     pub fn start(cfg: &Config, replay: Option<Replay>) -> Result<Daemon> {
         let calls = call_config(cfg)?;
+        // A replayed capture's calls carry their capture dates, which retention
+        // would delete at once.
+        let retention = if replay.is_some() {
+            0
+        } else {
+            cfg.store.retention_days
+        };
         let (writer, writer_tx) = StoreWriter::spawn(
             cfg.store.path.clone(),
             Duration::from_millis(cfg.store.flush_interval_ms),
-            cfg.store.retention_days,
+            retention,
             now_ms,
         )
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
@@ -151,10 +160,17 @@ impl Daemon {
         // Records from every worker go through one forwarder to the store writer.
         let (rec_tx, rec_rx) = bounded::<CallRecord>(65_536);
         let fwd_writer = writer_tx.clone();
+        let metrics = Arc::new(
+            Metrics::new(cfg.api.mno_label_cap, cfg.api.agent_label_cap)
+                .context("registering metrics")?,
+        );
+        let fwd_metrics = metrics.clone();
         let forward_thread = std::thread::Builder::new()
             .name("vqprobe-sink".into())
             .spawn(move || {
                 for r in rec_rx.iter() {
+                    // Interim records are skipped by the metrics; finished ones come once.
+                    fwd_metrics.observe_call(&r);
                     let _ = fwd_writer.send(WriterMsg::Call(Box::new(r)));
                 }
             })
@@ -262,6 +278,7 @@ impl Daemon {
         });
         Ok(Daemon {
             runtime,
+            metrics,
             stop_capture,
             capture_threads,
             worker_txs,
@@ -278,6 +295,11 @@ impl Daemon {
     /// Shared view for metrics and the API.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.runtime.clone()
+    }
+
+    /// The Prometheus metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The time the engines should consider "now": the wall clock live; during a

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::calls::{self, CallAssembler, CallConfig, CallInput, MediaEndpoint};
 use crate::decode::{self, Decoded, LinkType, Segment, Transport};
+use crate::push::PushedCall;
 use crate::record::{CallRecord, CallStatus, EndedReason};
 use crate::rtcp::{self, RtcpPacket, XrBlock};
 use crate::rtp::{self, RtpHeader};
-use crate::push::PushedCall;
 use crate::sip;
 use crate::stream::{RemoteReport, Stream, StreamKey, XrQuality};
 
@@ -408,10 +408,33 @@ impl Engine {
             self.counters.streams_refused += 1;
             return None;
         }
-        let ep = self
-            .endpoints
-            .get(&key.dst)
-            .or_else(|| self.endpoints.get(&key.src));
+        // A new SSRC on a flow already in a call (DTMF, a codec restart) stays in it.
+        if let Some(Flow::Rtp { slot, .. }) = self.flows.get(&(key.src, key.dst)) {
+            if let Some(Some(s)) = self.slots.get(*slot) {
+                let (call, payloads) = (s.call.clone(), s.stream.payloads());
+                return Some(self.insert_stream(key, ts_ns, call, payloads));
+            }
+        }
+        let ep = match (self.endpoints.get(&key.src), self.endpoints.get(&key.dst)) {
+            // Both ends announced by different dialogs (an endpoint shared by many
+            // calls, such as a media server port): the dialog that lists both wins.
+            (Some(a), Some(b)) if a.call_id != b.call_id => {
+                let lists_both = |id: &str| {
+                    self.assembler.get(id).is_some_and(|d| {
+                        let has = |x: &SocketAddr| {
+                            d.caller_media.contains(x) || d.callee_media.contains(x)
+                        };
+                        has(&key.src) && has(&key.dst)
+                    })
+                };
+                if lists_both(&a.call_id) {
+                    Some(a)
+                } else {
+                    Some(b)
+                }
+            }
+            (a, b) => b.or(a),
+        };
         let (call, payloads) = match ep {
             Some(e) => (CallRef::Sip(e.call_id.clone()), Some(e.payloads.clone())),
             None => match self
@@ -423,6 +446,17 @@ impl Engine {
                 None => (CallRef::RtpOnly, None),
             },
         };
+        let (call, payloads) = (call, payloads);
+        Some(self.insert_stream(key, ts_ns, call, payloads))
+    }
+
+    fn insert_stream(
+        &mut self,
+        key: StreamKey,
+        ts_ns: i64,
+        call: CallRef,
+        payloads: Option<Arc<crate::media::PayloadMap>>,
+    ) -> usize {
         let stream = Stream::new(key, ts_ns, payloads, self.cfg.interval_ns, true)
             .with_headline_buffer(self.cfg.headline_fixed_ms);
         let slot = Slot { stream, call };
@@ -439,7 +473,7 @@ impl Engine {
         self.by_key.insert(key, idx);
         self.by_ssrc.entry(key.ssrc).or_default().push(idx);
         self.counters.streams += 1;
-        Some(idx)
+        idx
     }
 
     fn on_sip(&mut self, ts_ns: i64, src: SocketAddr, dst: SocketAddr, msg: &sip::SipMessage<'_>) {
@@ -987,7 +1021,11 @@ mod tests {
             0,
         );
         for i in 0..100u16 {
-            e.on_frame(i64::from(i) * 20_000_000, LinkType::RawIp, &frame(far, us, i));
+            e.on_frame(
+                i64::from(i) * 20_000_000,
+                LinkType::RawIp,
+                &frame(far, us, i),
+            );
         }
         let recs = e.finish(EndedReason::EndOfCapture);
         assert_eq!(recs.len(), 1);

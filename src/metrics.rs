@@ -191,10 +191,8 @@ impl Metrics {
             "vqprobe_active_calls",
             "SIP dialogs currently open (RTP-only calls are not included).",
         )?;
-        let active_streams = IntGauge::new(
-            "vqprobe_active_streams",
-            "Media streams currently tracked.",
-        )?;
+        let active_streams =
+            IntGauge::new("vqprobe_active_streams", "Media streams currently tracked.")?;
         let calls = IntCounterVec::new(
             Opts::new(
                 "vqprobe_calls_total",
@@ -292,7 +290,12 @@ impl Metrics {
         }
         let (mno, agent) = {
             let mut caps = lock(&self.caps);
-            let mno = caps.mno.admit(&rec.mno);
+            // An empty value would read as "label absent" in PromQL.
+            let mno = caps.mno.admit(if rec.mno.is_empty() {
+                "unknown"
+            } else {
+                &rec.mno
+            });
             let agent = match rec.agent_id.as_deref() {
                 Some(a) if !a.is_empty() => caps.agent.admit(a),
                 _ => NO_AGENT_LABEL.to_string(),
@@ -495,11 +498,8 @@ mod tests {
         m.observe_call(&call("unknown", Some("a2"), Some(4.2)));
         m.observe_call(&call("O2 UK", None, Some(4.2)));
         m.observe_call(&call("Vodafone UK", Some("a1"), Some(4.2)));
-        let get = |mno: &str, agent: &str| {
-            m.calls
-                .with_label_values(&[mno, agent, "completed"])
-                .get()
-        };
+        let get =
+            |mno: &str, agent: &str| m.calls.with_label_values(&[mno, agent, "completed"]).get();
         assert_eq!(get("Vodafone UK", "a1"), 2);
         // `unknown` took the second MNO slot, so O2 folds into `other`.
         assert_eq!(get("unknown", "other"), 1);
@@ -542,9 +542,9 @@ mod tests {
         assert!((rtt.get_sample_sum() - 0.24).abs() < 1e-9);
 
         let text = m.render(None);
-        assert!(text.contains(
-            "vqprobe_call_mos_bucket{agent=\"a1\",mno=\"Vodafone UK\",le=\"3.1\"} 1"
-        ));
+        assert!(
+            text.contains("vqprobe_call_mos_bucket{agent=\"a1\",mno=\"Vodafone UK\",le=\"3.1\"} 1")
+        );
     }
 
     fn runtime(packets: u64, rtp: u64) -> Runtime {
@@ -558,7 +558,10 @@ mod tests {
         snap.active_streams = 2;
         Runtime {
             sources: vec![("eth0".into(), st)],
-            workers: vec![Arc::new(Mutex::new(snap.clone())), Arc::new(Mutex::new(snap))],
+            workers: vec![
+                Arc::new(Mutex::new(snap.clone())),
+                Arc::new(Mutex::new(snap)),
+            ],
             stopping: Arc::new(AtomicBool::new(false)),
         }
     }

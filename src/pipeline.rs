@@ -35,8 +35,17 @@ const ROUTE_TTL_NS: i64 = 6 * 3600 * 1_000_000_000;
 const MAX_ROUTES: usize = 1_000_000;
 
 impl RouteTable {
-    fn get(&self, addr: &SocketAddr) -> Option<usize> {
-        self.map.read().ok()?.get(addr).map(|(s, _)| *s)
+    /// The shard for a flow between `src` and `dst`. When both ends were announced
+    /// by calls on different shards, the older announcement wins: an endpoint shared
+    /// by many calls (an SBC's media port) is re-announced by every new call, while
+    /// the other end is specific to the call that owns the flow.
+    fn lookup(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<usize> {
+        let m = self.map.read().ok()?;
+        match (m.get(src), m.get(dst)) {
+            (Some(&(s1, t1)), Some(&(s2, t2))) => Some(if t1 <= t2 { s1 } else { s2 }),
+            (Some(&(s, _)), None) | (None, Some(&(s, _))) => Some(s),
+            (None, None) => None,
+        }
     }
 
     /// Routes `addrs` to `shard` (SDP media, or pushed call metadata).
@@ -189,8 +198,7 @@ impl Dispatcher {
         }
         let shard = self
             .routes
-            .get(&seg.dst)
-            .or_else(|| self.routes.get(&seg.src))
+            .lookup(&seg.src, &seg.dst)
             .unwrap_or_else(|| shard_of(&pair_key(seg.src, seg.dst), n));
         if seg.transport == Transport::Udp {
             self.flows.insert(key, (shard, ts_ns));

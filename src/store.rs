@@ -468,6 +468,15 @@ impl Store {
         Ok(n)
     }
 
+    /// Marks calls left `in_progress` by a daemon that died as ended by `shutdown`.
+    pub fn close_interrupted(&mut self) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE calls SET status = 'completed', ended_reason = 'shutdown' \
+             WHERE status = 'in_progress'",
+            [],
+        )?)
+    }
+
     /// SQLite's `PRAGMA integrity_check`: `"ok"`, or its findings joined by `"; "`.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         let mut out = String::new();
@@ -624,7 +633,10 @@ impl StoreWriter {
         retention_days: u32,
         now_ms: fn() -> i64,
     ) -> Result<(StoreWriter, Sender<WriterMsg>), StoreError> {
-        let store = Store::open(&path)?;
+        let mut store = Store::open(&path)?;
+        // One daemon writes a database; rows still in progress at start were left by
+        // one that died (kill -9, power loss) and will never be finished otherwise.
+        store.close_interrupted()?;
         let (tx, rx) = crossbeam_channel::bounded(WRITER_QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
         let worker = Worker {

@@ -111,6 +111,9 @@ pub struct Stream {
     pub main_pt: Option<u8>,
     /// Resolved info for `main_pt`.
     pub main_info: Option<PtInfo>,
+    /// Payload type and name of the very first packet (for streams with no voice,
+    /// such as a DTMF-only SSRC).
+    pub first_pt: Option<(u8, Option<String>)>,
     /// Clock used for RFC jitter and the buffers (0 until known or inferred).
     pub clock: u32,
     /// Packet duration (ms) from consecutive timestamps, or `a=ptime`.
@@ -158,6 +161,7 @@ impl Stream {
             payload_bytes: 0,
             main_pt: None,
             main_info: None,
+            first_pt: None,
             clock: 0,
             frame_ms,
             remote: None,
@@ -195,6 +199,11 @@ impl Stream {
         self
     }
 
+    /// The signalled payload formats, if any.
+    pub fn payloads(&self) -> Option<Arc<PayloadMap>> {
+        self.payloads.clone()
+    }
+
     /// Attaches signalled payload formats learnt after the stream started.
     pub fn set_payloads(&mut self, payloads: Arc<PayloadMap>) {
         if self.frame_ms.is_none() {
@@ -202,6 +211,9 @@ impl Stream {
         }
         self.payloads = Some(payloads);
         self.cached_pt = None;
+        if let Some((pt, _)) = self.first_pt {
+            self.first_pt = Some((pt, media::resolve(pt, self.payloads.as_deref()).name));
+        }
         if let Some(pt) = self.main_pt {
             let info = media::resolve(pt, self.payloads.as_deref());
             if self.clock == 0 {
@@ -238,6 +250,10 @@ impl Stream {
         self.tshark
             .update(rel_ms, h.ts, h.pt, h.marker, info.tshark_clock);
 
+        if self.first_pt.is_none() {
+            let name = media::resolve(h.pt, self.payloads.as_deref()).name;
+            self.first_pt = Some((h.pt, name));
+        }
         let voice = matches!(info.kind, MediaKind::Voice);
         if self.main_pt.is_none() && voice {
             let full = media::resolve(h.pt, self.payloads.as_deref());
@@ -367,7 +383,15 @@ impl Stream {
 
     /// Codec name for reports.
     pub fn codec_name(&self) -> Option<&str> {
-        self.main_info.as_ref().and_then(|i| i.name.as_deref())
+        match &self.main_info {
+            Some(i) => i.name.as_deref(),
+            None => self.first_pt.as_ref().and_then(|(_, n)| n.as_deref()),
+        }
+    }
+
+    /// Payload type for reports: the voice payload's, else the first packet's.
+    pub fn payload_type(&self) -> Option<u8> {
+        self.main_pt.or(self.first_pt.as_ref().map(|(pt, _)| *pt))
     }
 
     /// Which jitter buffer index the headline `mos` uses.
