@@ -865,6 +865,11 @@ impl Engine {
         let mut out = Vec::new();
         for d in self.assembler.dialogs() {
             let streams = by_call.remove(&d.call_id).unwrap_or_default();
+            if d.ended_reason.is_some() {
+                // Ended, lingering for stragglers: its final record follows shortly, and
+                // an interim one would look final with figures not yet complete.
+                continue;
+            }
             let meta = self
                 .meta_for_dialog(d, &streams)
                 .and_then(|p| self.pushed.get(&p))
@@ -876,7 +881,7 @@ impl Engine {
                     dialog: Some(d),
                     streams,
                     fallback_end: (CallStatus::InProgress, EndedReason::Shutdown),
-                    in_progress: d.ended_reason.is_none(),
+                    in_progress: true,
                     meta,
                 },
             ));
