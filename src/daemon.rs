@@ -21,6 +21,7 @@ use crate::mno::MnoTable;
 use crate::pipeline::{
     self, Dispatcher, RouteTable, SourceStats, WorkerMsg, WorkerSettings, WorkerSnapshot,
 };
+use crate::push::{PushError, PushedCall};
 use crate::record::CallRecord;
 use crate::store::{StoreWriter, WriterMsg};
 
@@ -31,6 +32,9 @@ pub struct Replay {
     pub file: PathBuf,
     /// 1 = real time, X = X times faster, 0 = as fast as possible.
     pub speed: f64,
+    /// Shift capture timestamps so the first packet is "now" (demos: the calls then
+    /// fall in the API's `days=` windows).
+    pub rebase_time: bool,
 }
 
 /// Everything the running daemon shares with its observers (metrics, API, health).
@@ -125,6 +129,7 @@ fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
 pub struct Daemon {
     runtime: Arc<Runtime>,
     metrics: Arc<Metrics>,
+    push: Arc<crate::api::PushFn>,
     stop_capture: Arc<AtomicBool>,
     capture_threads: Vec<JoinHandle<Result<()>>>,
     worker_txs: Vec<Sender<WorkerMsg>>,
@@ -228,7 +233,8 @@ impl Daemon {
                     std::thread::Builder::new()
                         .name("vqprobe-replay".into())
                         .spawn(move || {
-                            let res = replay_loop(cap, &mut disp, r.speed, &stop, &clock);
+                            let res =
+                                replay_loop(cap, &mut disp, r.speed, r.rebase_time, &stop, &clock);
                             disp.flush();
                             done.store(true, Ordering::SeqCst);
                             res
@@ -271,6 +277,21 @@ impl Daemon {
                 }
             }
         }
+        // Pushed metadata goes to its call id's shard, and its media endpoints are
+        // routed there (as SDP's are) so the media meets it.
+        let push: Arc<crate::api::PushFn> = {
+            let (txs, routes) = (worker_txs.clone(), routes.clone());
+            Arc::new(move |call: PushedCall| {
+                call.validate()?;
+                let shard = pipeline::shard_of_call(&call.call_id, txs.len());
+                let addrs: Vec<std::net::SocketAddr> =
+                    call.media.iter().map(|m| m.socket()).collect();
+                routes.insert(&addrs, shard, wall_ns());
+                let tx = txs.get(shard).ok_or(PushError::Unavailable)?;
+                tx.try_send(WorkerMsg::Push(Box::new(call), wall_ns()))
+                    .map_err(|_| PushError::Unavailable)
+            })
+        };
         let runtime = Arc::new(Runtime {
             sources,
             workers: snapshots,
@@ -279,6 +300,7 @@ impl Daemon {
         Ok(Daemon {
             runtime,
             metrics,
+            push,
             stop_capture,
             capture_threads,
             worker_txs,
@@ -300,6 +322,11 @@ impl Daemon {
     /// The Prometheus metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// Where the API sends pushed call metadata.
+    pub fn push_fn(&self) -> Arc<crate::api::PushFn> {
+        self.push.clone()
     }
 
     /// The time the engines should consider "now": the wall clock live; during a
@@ -415,18 +442,26 @@ fn replay_loop(
     mut cap: OfflineCapture,
     disp: &mut Dispatcher,
     speed: f64,
+    rebase_time: bool,
     stop: &AtomicBool,
     clock: &AtomicI64,
 ) -> Result<()> {
     let link = cap.link_type();
     let started = Instant::now();
     let mut first_ts: Option<i64> = None;
+    let mut shift: Option<i64> = None;
     let mut last_flush = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let Some(f) = cap.next_frame().map_err(|e| anyhow!("{e}"))? else {
             break;
         };
         let t0 = *first_ts.get_or_insert(f.ts_ns);
+        let shift = *shift.get_or_insert(if rebase_time {
+            wall_ns().saturating_sub(t0)
+        } else {
+            0
+        });
+        let ts_ns = f.ts_ns.saturating_add(shift);
         if speed > 0.0 {
             // Honour capture timestamps, scaled by the speed.
             let due = Duration::from_nanos(u64::try_from(f.ts_ns.saturating_sub(t0)).unwrap_or(0))
@@ -442,8 +477,8 @@ fn replay_loop(
                 }
             }
         }
-        clock.fetch_max(f.ts_ns, Ordering::Relaxed);
-        disp.on_frame(f.ts_ns, link, f.data);
+        clock.fetch_max(ts_ns, Ordering::Relaxed);
+        disp.on_frame(ts_ns, link, f.data);
         if last_flush.elapsed() >= Duration::from_millis(50) {
             disp.flush();
             last_flush = Instant::now();

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod analyze;
+pub mod api;
 pub mod batch;
 pub mod calls;
 pub mod capture;

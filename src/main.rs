@@ -45,6 +45,9 @@ enum Cmd {
         /// Replay speed: 1 = real time, X = X times faster, 0 = as fast as possible.
         #[arg(long, default_value_t = 1.0, requires = "replay")]
         speed: f64,
+        /// Shift the replayed timestamps so the capture starts now (demos).
+        #[arg(long, requires = "replay")]
+        rebase_time: bool,
         #[command(flatten)]
         overrides: OverrideArgs,
     },
@@ -154,6 +157,7 @@ fn run_daemon(
     config: Option<PathBuf>,
     replay: Option<PathBuf>,
     speed: f64,
+    rebase_time: bool,
     o: &OverrideArgs,
 ) -> Result<()> {
     let cfg = effective_config(config.as_ref(), o)?;
@@ -164,20 +168,56 @@ fn run_daemon(
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
-    let replay = replay.map(|file| vqprobe::daemon::Replay { file, speed });
+    let replay = replay.map(|file| vqprobe::daemon::Replay {
+        file,
+        speed,
+        rebase_time,
+    });
     let what = match &replay {
         Some(r) => format!("replaying {} at speed {}", r.file.display(), r.speed),
         None => format!("capturing on {}", cfg.capture.interfaces.join(",")),
     };
-    let daemon = vqprobe::daemon::Daemon::start(&cfg, replay)?;
+    let keys = vqprobe::api::KeySet::from_config(&cfg.api.key_hashes)
+        .map_err(|e| anyhow::anyhow!("api.key_hashes / VQPROBE_API_KEYS: {e}"))?;
+    vqprobe::api::check_listen(cfg.api.listen, &keys).map_err(anyhow::Error::msg)?;
     eprintln!(
-        "vqprobe: {what}, {} workers, store {}",
+        "vqprobe: {}",
+        vqprobe::api::startup_notice(cfg.api.listen, &keys)
+    );
+    let daemon = vqprobe::daemon::Daemon::start(&cfg, replay)?;
+    let api = vqprobe::api::spawn(
+        cfg.api.listen,
+        vqprobe::api::ApiState {
+            db_path: cfg.store.path.clone(),
+            keys,
+            metrics: Some(daemon.metrics()),
+            runtime: Some(daemon.runtime()),
+            push: Some(daemon.push_fn()),
+            metrics_require_auth: cfg.api.metrics_require_auth,
+        },
+    );
+    let api = match api {
+        Ok(a) => a,
+        Err(e) => {
+            // Leave nothing running behind the error.
+            let _ = daemon.shutdown();
+            return Err(e);
+        }
+    };
+    eprintln!(
+        "vqprobe: {what}, {} workers, store {}, api http://{}",
         cfg.pipeline.workers,
-        cfg.store.path.display()
+        cfg.store.path.display(),
+        api.local_addr()
     );
     daemon.run_until(&stop);
     eprintln!("vqprobe: stopping");
-    daemon.shutdown()
+    let result = daemon.shutdown();
+    // The API goes last so /healthz says "stopping" while the pipeline drains.
+    if let Err(e) = api.shutdown() {
+        eprintln!("vqprobe: api: {e:#}");
+    }
+    result
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -312,8 +352,9 @@ fn main() -> ExitCode {
             config,
             replay,
             speed,
+            rebase_time,
             overrides,
-        } => run_daemon(config, replay, speed, &overrides),
+        } => run_daemon(config, replay, speed, rebase_time, &overrides),
         Cmd::CheckConfig { file, overrides } => {
             effective_config(Some(&file), &overrides).map(|cfg| print!("{}", cfg.to_toml_string()))
         }

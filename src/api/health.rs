@@ -1,0 +1,126 @@
+//! `GET /healthz` (is the store readable, is the daemon running) and `GET /metrics`
+//! (Prometheus text from [`crate::metrics::Metrics`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::db::blocking;
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::App;
+
+/// Content type of the Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Response of `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` (with status 503).
+    pub status: String,
+    /// `ok`, or `error` when the call store cannot be read.
+    pub db: String,
+    /// `running`, `stopping`, or `none` when this process has no capture pipeline.
+    pub capture: String,
+    /// vqprobe version.
+    pub version: String,
+    /// `created_at` of the newest stored call, `null` when there is none.
+    pub last_call_at: Option<String>,
+    /// Present when `status` is not `ok`: why, in the usual error shape.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<ErrorDetail>,
+}
+
+/// Liveness and readiness: 200 when the call store can be read and the daemon is
+/// not stopping, else 503. Never needs a key.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy", body = Health),
+        (status = 503, description = "The store cannot be read or the daemon is stopping", body = Health),
+    )
+)]
+pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let capture = match &app.runtime {
+        None => "none",
+        Some(rt) if rt.stopping.load(Ordering::Relaxed) => "stopping",
+        Some(_) => "running",
+    };
+    let db = Arc::clone(&app.db);
+    // The newest call comes off the end of the created_at index: O(log n).
+    let newest = blocking(move || {
+        db.read_blocking(|s| {
+            Ok(s.conn().query_row(
+                "SELECT created_at FROM calls ORDER BY created_at_ms DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            ))
+        })
+    })
+    .await;
+    let (db_state, last_call_at, mut error) = match newest {
+        Ok(Ok(at)) => ("ok", Some(at), None),
+        Ok(Err(rusqlite::Error::QueryReturnedNoRows)) => ("ok", None, None),
+        Ok(Err(e)) => ("error", None, Some(ApiError::from(e))),
+        Err(e) => ("error", None, Some(e)),
+    };
+    if error.is_none() && capture == "stopping" {
+        error = Some(ApiError::Unavailable("vqprobe is shutting down".into()));
+    }
+    let status = if error.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = Health {
+        status: if error.is_some() { "unavailable" } else { "ok" }.into(),
+        db: db_state.into(),
+        capture: capture.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        last_call_at,
+        error: error.map(|e| {
+            // Log the cause the envelope hides.
+            if let ApiError::Internal(detail) = &e {
+                eprintln!("vqprobe: api: healthz: {detail}");
+            }
+            e.body().error
+        }),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus metrics of the capture, the pipeline and the calls.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "No valid key (when api.metrics_require_auth is set)", body = ErrorBody),
+        (status = 503, description = "This process keeps no metrics", body = ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let Some(m) = app.metrics.clone() else {
+        return Err(ApiError::Unavailable(
+            "metrics are not collected by this process".into(),
+        ));
+    };
+    let runtime = app.runtime.clone();
+    // Rendering locks worker snapshots; keep that off the async threads.
+    let text = blocking(move || Ok(m.render(runtime.as_deref()))).await?;
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROMETHEUS_TEXT),
+    );
+    Ok(resp)
+}

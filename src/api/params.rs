@@ -1,0 +1,251 @@
+//! Parsing of query-string values into typed values, each failure a 400 that names the
+//! parameter, and the time helpers the handlers share.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use super::error::ApiError;
+
+/// Milliseconds in a day.
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+
+/// The `days` values the summary endpoints accept.
+pub(crate) const ALLOWED_DAYS: [u32; 3] = [7, 30, 90];
+
+/// Wall clock, unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A window of whole UTC calendar days, today included: `days = 7` on a Wednesday is
+/// Thursday 00:00 UTC of the week before up to the end of today. Whole days make the
+/// per-day series and the daily rollup agree exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DayWindow {
+    /// First day, days since the epoch.
+    pub first_day: i64,
+    /// Last day (today), days since the epoch.
+    pub last_day: i64,
+}
+
+impl DayWindow {
+    /// The last `days` UTC days ending with the day of `now_ms`.
+    pub(crate) fn ending(now_ms: i64, days: u32) -> DayWindow {
+        let last_day = now_ms.div_euclid(MS_PER_DAY);
+        DayWindow {
+            first_day: last_day - i64::from(days) + 1,
+            last_day,
+        }
+    }
+
+    /// Start of the window, unix ms (inclusive).
+    pub(crate) fn start_ms(&self) -> i64 {
+        self.first_day * MS_PER_DAY
+    }
+
+    /// End of the window, unix ms (exclusive).
+    pub(crate) fn end_ms(&self) -> i64 {
+        (self.last_day + 1) * MS_PER_DAY
+    }
+}
+
+/// `days`: absent means 7; anything but 7, 30 or 90 is refused.
+pub(crate) fn parse_days(value: Option<&str>) -> Result<u32, ApiError> {
+    let Some(v) = value else {
+        return Ok(7);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(d) if ALLOWED_DAYS.contains(&d) => Ok(d),
+        _ => Err(ApiError::bad_request(format!(
+            "days must be one of 7, 30 or 90 (got {v:?})"
+        ))),
+    }
+}
+
+/// An optional filter value; an empty one is refused rather than silently matching
+/// nothing (or everything).
+pub(crate) fn non_empty(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.is_empty() => Err(ApiError::bad_request(format!(
+            "{name} must not be empty (leave it out to match any)"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A value from a fixed set (`status`, `direction`).
+pub(crate) fn one_of(
+    name: &str,
+    value: Option<String>,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(format!(
+            "{name} must be one of {} (got {v:?})",
+            allowed.join(", ")
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A finite number.
+pub(crate) fn parse_f64(name: &str, value: Option<&str>) -> Result<Option<f64>, ApiError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Some(x)),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} must be a number (got {v:?})"
+        ))),
+    }
+}
+
+/// An integer in `min..=max`, `default` when absent.
+pub(crate) fn parse_u32_in(
+    name: &str,
+    value: Option<&str>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} must be an integer from {min} to {max} (got {v:?})"
+        ))),
+    }
+}
+
+/// Which bound of a half-open `[start, end)` range a value is parsed into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// A start: a date is its first instant, an instant is itself.
+    Start,
+    /// An inclusive end: a date includes the whole day (the result is the next
+    /// midnight), an instant includes itself (the result is 1 ms later).
+    EndInclusive,
+    /// An exclusive end: a date still includes the whole day, an instant is itself.
+    EndExclusive,
+}
+
+/// An instant as unix ms from RFC 3339 (`2026-04-10T12:00:00Z`, any offset) or a date
+/// (`2026-04-10`, midnight at `offset`), as the `bound` of a half-open range.
+pub(crate) fn parse_instant(
+    name: &str,
+    value: &str,
+    bound: Bound,
+    offset: UtcOffset,
+) -> Result<i64, ApiError> {
+    let v = value.trim();
+    let bad = || {
+        ApiError::bad_request(format!(
+            "{name} must be an RFC 3339 timestamp (2026-04-10T12:00:00Z) or a date \
+             (2026-04-10), got {value:?}"
+        ))
+    };
+    if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
+        let ms = unix_ms(t).ok_or_else(bad)?;
+        return Ok(match bound {
+            Bound::Start | Bound::EndExclusive => ms,
+            Bound::EndInclusive => ms.saturating_add(1),
+        });
+    }
+    let date = Date::parse(v, format_description!("[year]-[month]-[day]")).map_err(|_| bad())?;
+    let day = match bound {
+        Bound::Start => date,
+        Bound::EndInclusive | Bound::EndExclusive => date.next_day().ok_or_else(bad)?,
+    };
+    unix_ms(day.midnight().assume_offset(offset)).ok_or_else(bad)
+}
+
+/// Unix ms of a timestamp, `None` out of range.
+pub(crate) fn unix_ms(t: OffsetDateTime) -> Option<i64> {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
+/// `YYYY-MM-DD` of a UTC day number.
+pub(crate) fn day_string(day: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(day.saturating_mul(86_400))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let d = t.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// RFC 3339 of unix ms at `offset` (`Z` for UTC), whole seconds unless there are
+/// milliseconds to show.
+pub(crate) fn rfc3339_at(ms: i64, offset: UtcOffset) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// Divides for a mean, `None` for nothing to divide.
+pub(crate) fn ratio(sum: f64, n: i64) -> Option<f64> {
+    (n > 0).then(|| crate::record::round6(sum / n as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_values() {
+        assert_eq!(parse_days(None), Ok(7));
+        assert_eq!(parse_days(Some("30")), Ok(30));
+        assert_eq!(parse_days(Some("90")), Ok(90));
+        for bad in ["14", "", "7d", "-7", "99999999999"] {
+            let e = parse_days(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains("7, 30 or 90"), "{e}");
+        }
+    }
+
+    #[test]
+    fn day_window_is_whole_utc_days() {
+        // 2026-04-10T15:00:00Z
+        let now = 1_775_833_200_000;
+        let w = DayWindow::ending(now, 7);
+        assert_eq!(day_string(w.last_day), "2026-04-10");
+        assert_eq!(day_string(w.first_day), "2026-04-04");
+        assert_eq!(w.end_ms() - w.start_ms(), 7 * MS_PER_DAY);
+        assert_eq!(w.start_ms() % MS_PER_DAY, 0);
+    }
+
+    #[test]
+    fn instants_and_dates() {
+        let utc = UtcOffset::UTC;
+        let p = |v, e| parse_instant("date_from", v, e, utc);
+        assert_eq!(p("1970-01-02", Bound::Start), Ok(MS_PER_DAY));
+        assert_eq!(p("1970-01-02", Bound::EndInclusive), Ok(2 * MS_PER_DAY));
+        assert_eq!(p("1970-01-02", Bound::EndExclusive), Ok(2 * MS_PER_DAY));
+        assert_eq!(p("1970-01-01T00:00:01Z", Bound::Start), Ok(1000));
+        assert_eq!(
+            p("1970-01-01T01:00:01+01:00", Bound::EndInclusive),
+            Ok(1001)
+        );
+        assert_eq!(
+            p("1970-01-01T01:00:01+01:00", Bound::EndExclusive),
+            Ok(1000)
+        );
+        let e = p("yesterday", Bound::Start).unwrap_err();
+        assert!(e.to_string().starts_with("date_from must be"), "{e}");
+        let plus = UtcOffset::from_hms(5, 30, 0).unwrap();
+        assert_eq!(
+            parse_instant("x", "1970-01-02", Bound::Start, plus),
+            Ok(MS_PER_DAY - 19_800_000)
+        );
+        assert_eq!(rfc3339_at(0, utc), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_at(1500, plus), "1970-01-01T05:30:01.5+05:30");
+    }
+}
