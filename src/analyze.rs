@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::batch::Batch;
+use crate::batch::RawBatch;
 use crate::calls::CallConfig;
 use crate::capture::{CaptureError, OfflineCapture};
 use crate::engine::{Counters, Engine, EngineConfig};
@@ -56,21 +56,22 @@ pub fn analyze_file(
     let link = cap.link_type();
     let dlt = cap.dlt();
     let mut engine = Engine::new(EngineConfig::new(calls));
-    // Two stages on two threads: libpcap reading and decoding here, the engine on the
-    // caller's thread; batches go round between them so steady state allocates nothing.
-    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(4);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(8);
+    // Two stages on two threads: libpcap reading alone (its per-packet cost is the
+    // larger half), decoding and the engine on the caller's thread; batches go round
+    // between them so steady state allocates nothing.
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<RawBatch>(4);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<RawBatch>(8);
     let damage = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            let mut batch = Batch::with_capacity(BATCH);
+            let mut batch = RawBatch::with_capacity(BATCH);
             loop {
                 match cap.next_frame() {
                     Ok(Some(f)) => {
-                        batch.push_frame(f.ts_ns, link, f.data);
+                        batch.push(f.ts_ns, f.data);
                         if batch.len() >= BATCH {
                             let next = empty_rx
                                 .try_recv()
-                                .unwrap_or_else(|_| Batch::with_capacity(BATCH));
+                                .unwrap_or_else(|_| RawBatch::with_capacity(BATCH));
                             if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
                                 return None;
                             }
@@ -87,7 +88,7 @@ pub fn analyze_file(
             None
         });
         for mut batch in full_rx.iter() {
-            batch.for_each(|ts, len, d| engine.on_decoded(ts, len, d));
+            batch.for_each(|ts, frame| engine.on_frame(ts, link, frame));
             batch.clear();
             let _ = empty_tx.try_send(batch);
         }

@@ -125,3 +125,54 @@ impl Batch {
         }
     }
 }
+
+/// Raw frames copied out of libpcap's buffer, for a reader thread whose only job is
+/// reading (offline analysis: libpcap's per-packet cost is the bottleneck there, so
+/// decoding happens on the engine's side).
+#[derive(Debug, Default)]
+pub struct RawBatch {
+    frames: Vec<(i64, u32, u32)>,
+    arena: Vec<u8>,
+}
+
+impl RawBatch {
+    /// An empty batch with room for `frames` frames.
+    pub fn with_capacity(frames: usize) -> Self {
+        RawBatch {
+            frames: Vec::with_capacity(frames),
+            arena: Vec::with_capacity(frames * 256),
+        }
+    }
+
+    /// Frames in the batch.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.arena.clear();
+    }
+
+    /// Copies a frame in.
+    pub fn push(&mut self, ts_ns: i64, frame: &[u8]) {
+        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        self.arena.extend_from_slice(frame);
+        self.frames
+            .push((ts_ns, start, u32::try_from(frame.len()).unwrap_or(0)));
+    }
+
+    /// Visits every frame in order.
+    pub fn for_each(&self, mut f: impl FnMut(i64, &[u8])) {
+        for &(ts, start, len) in &self.frames {
+            let (s, l) = (start as usize, len as usize);
+            f(ts, self.arena.get(s..s + l).unwrap_or_default());
+        }
+    }
+}
