@@ -233,8 +233,15 @@ impl Daemon {
                     std::thread::Builder::new()
                         .name("vqprobe-replay".into())
                         .spawn(move || {
-                            let res =
-                                replay_loop(cap, &mut disp, r.speed, r.rebase_time, &stop, &clock);
+                            let res = replay_loop(
+                                cap,
+                                &mut disp,
+                                r.speed,
+                                r.rebase_time,
+                                interim_ns,
+                                &stop,
+                                &clock,
+                            );
                             disp.flush();
                             done.store(true, Ordering::SeqCst);
                             res
@@ -283,9 +290,12 @@ impl Daemon {
             let (txs, routes) = (worker_txs.clone(), routes.clone());
             Arc::new(move |call: PushedCall| {
                 call.validate()?;
-                let shard = pipeline::shard_of_call(&call.call_id, txs.len());
                 let addrs: Vec<std::net::SocketAddr> =
                     call.media.iter().map(|m| m.socket()).collect();
+                // Media already running decides the shard; else the call id does.
+                let shard = routes
+                    .shard_holding(&addrs)
+                    .unwrap_or_else(|| pipeline::shard_of_call(&call.call_id, txs.len()));
                 routes.insert(&addrs, shard, wall_ns());
                 let tx = txs.get(shard).ok_or(PushError::Unavailable)?;
                 tx.try_send(WorkerMsg::Push(Box::new(call), wall_ns()))
@@ -438,11 +448,13 @@ fn live_loop(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn replay_loop(
     mut cap: OfflineCapture,
     disp: &mut Dispatcher,
     speed: f64,
     rebase_time: bool,
+    interval_ns: i64,
     stop: &AtomicBool,
     clock: &AtomicI64,
 ) -> Result<()> {
@@ -457,7 +469,10 @@ fn replay_loop(
         };
         let t0 = *first_ts.get_or_insert(f.ts_ns);
         let shift = *shift.get_or_insert(if rebase_time {
-            wall_ns().saturating_sub(t0)
+            // Whole intervals, so the 5 s scoring intervals cut the streams where an
+            // offline analysis of the same file does and the figures are identical.
+            let s = wall_ns().saturating_sub(t0);
+            s - s.rem_euclid(interval_ns.max(1))
         } else {
             0
         });

@@ -27,6 +27,9 @@ use crate::sip;
 #[derive(Debug, Default)]
 pub struct RouteTable {
     map: RwLock<FxHashMap<SocketAddr, (usize, i64)>>,
+    /// Endpoints of media flows already running, and the shard that holds them, so
+    /// metadata pushed mid-call goes where the media already is.
+    active: RwLock<FxHashMap<SocketAddr, (usize, i64)>>,
 }
 
 /// Routes kept at most this long after their SDP (a flow already cached keeps its
@@ -65,6 +68,32 @@ impl RouteTable {
         if let Ok(mut m) = self.map.write() {
             m.retain(|_, (_, at)| now_ns.saturating_sub(*at) < ROUTE_TTL_NS);
         }
+    }
+
+    /// Records that a media flow between `src` and `dst` runs on `shard`.
+    fn note_flows(&self, flows: &[(SocketAddr, SocketAddr, usize)], now_ns: i64) {
+        if flows.is_empty() {
+            return;
+        }
+        if let Ok(mut m) = self.active.write() {
+            for &(src, dst, shard) in flows {
+                m.insert(src, (shard, now_ns));
+                m.insert(dst, (shard, now_ns));
+            }
+        }
+    }
+
+    /// Forgets running-flow endpoints not refreshed since `before_ns`.
+    fn expire_active(&self, before_ns: i64) {
+        if let Ok(mut m) = self.active.write() {
+            m.retain(|_, (_, at)| *at >= before_ns);
+        }
+    }
+
+    /// The shard already holding media at any of `addrs`, if one does.
+    pub fn shard_holding(&self, addrs: &[SocketAddr]) -> Option<usize> {
+        let m = self.active.read().ok()?;
+        addrs.iter().find_map(|a| m.get(a).map(|(s, _)| *s))
     }
 }
 
@@ -183,6 +212,16 @@ impl Dispatcher {
             self.last_sweep_ns = ts_ns;
             self.flows
                 .retain(|_, (_, seen)| ts_ns.saturating_sub(*seen) < FLOW_IDLE_NS);
+            // Refresh the shared view of running flows (one write per sweep).
+            let live: Vec<(SocketAddr, SocketAddr, usize)> = self
+                .flows
+                .iter()
+                .filter(|(_, (_, seen))| ts_ns.saturating_sub(*seen) < 20_000_000_000)
+                .map(|(&(a, b), &(s, _))| (a, b, s))
+                .collect();
+            self.routes.note_flows(&live, ts_ns);
+            self.routes
+                .expire_active(ts_ns.saturating_sub(FLOW_IDLE_NS));
         }
     }
 
@@ -202,6 +241,7 @@ impl Dispatcher {
             .unwrap_or_else(|| shard_of(&pair_key(seg.src, seg.dst), n));
         if seg.transport == Transport::Udp {
             self.flows.insert(key, (shard, ts_ns));
+            self.routes.note_flows(&[(seg.src, seg.dst, shard)], ts_ns);
         }
         shard
     }
