@@ -6,7 +6,8 @@
 //! `cargo bench --bench api` (needs `[[bench]] name = "api" harness = false`).
 //! Environment: `VQPROBE_BENCH_CALLS` (default 1000000), `VQPROBE_BENCH_DB` (a path
 //! to keep the seeded database between runs; seeded only when it has too few calls),
-//! `VQPROBE_BENCH_RUNS` (default 20).
+//! `VQPROBE_BENCH_RUNS` (default 20), `VQPROBE_BENCH_ONLY` (time only the endpoints
+//! whose name contains this text).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -430,9 +431,10 @@ fn main() {
         case("GET /openapi.json", "GET", "/openapi.json", None),
     ];
 
+    let only = std::env::var("VQPROBE_BENCH_ONLY").unwrap_or_default();
     println!("| endpoint ({n_calls} calls) | median ms | p95 ms | bytes |");
     println!("|---|---:|---:|---:|");
-    for c in &cases {
+    for c in cases.iter().filter(|c| c.name.contains(&only)) {
         let mut times = Vec::with_capacity(runs);
         let mut bytes = 0;
         // One warm-up request: connection set-up and SQLite's first page reads.

@@ -12,8 +12,10 @@ use serde_json::Map;
 use time::UtcOffset;
 use utoipa::ToSchema;
 
-use super::aggregate::{bucket_count, bucket_start, execute, Out, ResultRow, HELD_VALUES};
-use super::db::blocking;
+use super::aggregate::{
+    bucket_count, bucket_start, execute, scan_threads, Out, ResultRow, HELD_VALUES,
+};
+use super::db::{blocking, Snapshot};
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::params::{now_ms, parse_instant, rfc3339_at, Bound, MS_PER_DAY};
@@ -287,15 +289,15 @@ pub(crate) async fn run(
     let plans = plan_all(&req, now_ms())?;
     let db = Arc::clone(&app.db);
     let out = blocking(move || {
-        db.read_blocking(|s| {
-            // One snapshot for the whole batch, so its queries agree with each other.
-            let tx = s.conn().unchecked_transaction()?;
-            let results = plans
+        db.read_many(scan_threads(), |stores| {
+            // One snapshot for the whole batch, on every connection, so its queries
+            // agree with each other and a query's threads read the same calls.
+            let mut snap = Snapshot::begin(stores)?;
+            let (conn, others) = snap.connections();
+            plans
                 .iter()
-                .map(|p| Ok(render(p, execute(&tx, p, HELD_VALUES)?)))
-                .collect::<Result<Vec<_>, ApiError>>()?;
-            tx.finish()?;
-            Ok(results)
+                .map(|p| Ok(render(p, execute(conn, others, p, HELD_VALUES)?)))
+                .collect::<Result<Vec<_>, ApiError>>()
         })
     })
     .await?;

@@ -9,6 +9,12 @@
 //! writes. The price is on the write side: with the indexes and triggers a store
 //! upsert costs about five times as much (≈12k instead of ≈55k upserts/s at a
 //! million calls), far above what a probe writes.
+//!
+//! Three more triggers count every row written to `calls` in `api_meta`
+//! (`calls_version`, see [`calls_version`]): two read transactions that see the same
+//! count see the same calls, which is how a query split over several connections
+//! checks that they all read one snapshot.
+//!
 //! Everything here is idempotent and runs once at API start-up over a read-write
 //! connection; a changed [`ROLLUP_VERSION`] rebuilds the rollup from `calls`.
 
@@ -174,6 +180,37 @@ fn shift() -> String {
     )
 }
 
+/// Key in `api_meta` of the count of rows ever inserted into, updated in or deleted
+/// from `calls` (see [`calls_version`]).
+const CALLS_VERSION_KEY: &str = "calls_version";
+
+/// Triggers bumping `calls_version` on every row change of `calls`, whichever
+/// columns change (the rollup's update triggers ignore some).
+fn version_triggers() -> String {
+    let bump = format!("UPDATE api_meta SET value = value + 1 WHERE key = '{CALLS_VERSION_KEY}';");
+    format!(
+        "DROP TRIGGER IF EXISTS api_version_insert;
+         DROP TRIGGER IF EXISTS api_version_update;
+         DROP TRIGGER IF EXISTS api_version_delete;
+         CREATE TRIGGER api_version_insert AFTER INSERT ON calls BEGIN {bump} END;
+         CREATE TRIGGER api_version_update AFTER UPDATE ON calls BEGIN {bump} END;
+         CREATE TRIGGER api_version_delete AFTER DELETE ON calls BEGIN {bump} END;
+         INSERT INTO api_meta (key, value) VALUES ('{CALLS_VERSION_KEY}', 0)
+             ON CONFLICT (key) DO NOTHING;"
+    )
+}
+
+/// The count of row changes to `calls` that the connection's current snapshot has
+/// seen committed; `None` when the counter is missing (a database the API has not
+/// prepared). Every transaction that changes `calls` raises it, so read transactions
+/// on several connections that get the same value read the same calls. Called in a
+/// read transaction, this is also what starts its snapshot.
+pub(crate) fn calls_version(conn: &rusqlite::Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM api_meta WHERE key = ?1")?
+        .query_row([CALLS_VERSION_KEY], |r| r.get(0))
+        .optional()
+}
+
 /// The triggers, recreated at every start so they always match this build.
 fn triggers() -> String {
     let changed: Vec<String> = WATCHED
@@ -257,6 +294,7 @@ pub fn prepare_store(store: &mut Store) -> Result<bool, StoreError> {
         )
         .optional()?;
     tx.execute_batch(&triggers())?;
+    tx.execute_batch(&version_triggers())?;
     let rebuilt = version != Some(ROLLUP_VERSION);
     if rebuilt {
         tx.execute_batch(&rebuild())?;
@@ -388,5 +426,38 @@ mod tests {
                 (1, "y".into(), "M".into(), 1, 0, 0.0, 0, 0, 1, 4.25, 0),
             ]
         );
+    }
+
+    /// Every committed change to `calls` raises `calls_version`, also one the rollup
+    /// ignores; re-preparing keeps the count.
+    #[test]
+    fn calls_version_counts_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        assert!(prepare_store(&mut store).unwrap());
+        let version = |s: &Store| calls_version(s.conn()).unwrap().unwrap();
+        let mut seen = vec![version(&store)];
+        store
+            .upsert_calls(&[call("a", "1970-01-01T10:00:00Z", Some("x"), Some(4.0))])
+            .unwrap();
+        seen.push(version(&store));
+        let mut a = call("a", "1970-01-01T10:00:00Z", Some("x"), Some(4.0));
+        a.codec = Some("PCMA".into());
+        store.upsert_calls(&[a]).unwrap();
+        seen.push(version(&store));
+        store
+            .set_resolution("a", Resolution::Resolved, "1970-01-02T00:00:00Z")
+            .unwrap();
+        seen.push(version(&store));
+        assert_eq!(
+            store
+                .delete_older_than(1_000 * crate::api::params::MS_PER_DAY)
+                .unwrap(),
+            1
+        );
+        seen.push(version(&store));
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert!(!prepare_store(&mut store).unwrap());
+        assert_eq!(version(&store), seen[seen.len() - 1]);
     }
 }
