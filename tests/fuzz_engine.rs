@@ -27,7 +27,10 @@ impl XorShift {
     }
 }
 
-fn frames(path: &Path) -> Option<(vqprobe::decode::LinkType, Vec<(i64, Vec<u8>)>)> {
+/// A capture's link type and its frames with their timestamps.
+type Frames = (vqprobe::decode::LinkType, Vec<(i64, Vec<u8>)>);
+
+fn frames(path: &Path) -> Option<Frames> {
     let mut cap = OfflineCapture::open(path).ok()?;
     let link = cap.link_type();
     let mut out = Vec::new();
