@@ -220,9 +220,30 @@ impl Engine {
         self.by_key.len()
     }
 
-    /// Calls held now (SIP dialogs plus RTP-only pairs are not distinguished here).
+    /// Open calls: SIP dialogs not yet ended, plus RTP-only pairs and pushed calls
+    /// with media. O(streams); called once a second, not per packet.
     pub fn active_dialogs(&self) -> usize {
-        self.assembler.len()
+        let dialogs = self
+            .assembler
+            .dialogs()
+            .filter(|d| d.ended_reason.is_none())
+            .count();
+        let mut others: rustc_hash::FxHashSet<(SocketAddr, SocketAddr, Option<&str>)> =
+            rustc_hash::FxHashSet::default();
+        for s in self.slots.iter().flatten() {
+            match &s.call {
+                CallRef::Sip(_) => {}
+                CallRef::RtpOnly => {
+                    let (a, b) = pair(s.stream.key.src, s.stream.key.dst);
+                    others.insert((a, b, None));
+                }
+                CallRef::Pushed(id) => {
+                    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+                    others.insert((unspecified, unspecified, Some(id)));
+                }
+            }
+        }
+        dialogs + others.len()
     }
 
     /// Feeds one captured frame. Runs timeouts once per second of capture time.

@@ -189,7 +189,7 @@ impl Metrics {
         )?;
         let active_calls = IntGauge::new(
             "vqprobe_active_calls",
-            "SIP dialogs currently open (RTP-only calls are not included).",
+            "Calls currently open: SIP dialogs not yet ended, RTP-only pairs and pushed calls with media.",
         )?;
         let active_streams =
             IntGauge::new("vqprobe_active_streams", "Media streams currently tracked.")?;
@@ -331,9 +331,8 @@ impl Metrics {
     /// The exposition text (Prometheus text format 0.0.4). With a runtime, the capture
     /// and engine series are first brought up to date from it.
     ///
-    /// `vqprobe_active_calls` is the number of open SIP dialogs: the workers do not
-    /// publish how many RTP-only pairs are open, and counting streams would double
-    /// count every dialog's media.
+    /// `vqprobe_active_calls` counts open calls of every kind, as the workers publish
+    /// them once a second.
     pub fn render(&self, runtime: Option<&Runtime>) -> String {
         if let Some(rt) = runtime {
             self.refresh(rt);

@@ -117,7 +117,7 @@ pub struct WorkerSnapshot {
     pub counters: Counters,
     /// Streams it holds.
     pub active_streams: usize,
-    /// SIP dialogs it holds.
+    /// Calls it holds open (SIP dialogs, RTP-only pairs, pushed calls with media).
     pub active_dialogs: usize,
 }
 
