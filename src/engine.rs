@@ -674,6 +674,14 @@ impl Engine {
                 _ => true,
             });
         }
+        // RTCP-only flows carry no state of their own (a packet re-classifies in a few
+        // byte checks), so when they pile up beyond what the live streams explain they
+        // are simply forgotten; SR sightings live only as long as their stream.
+        if self.flows.len() > 2 * self.by_key.len() + MAX_CANDIDATES {
+            self.flows.retain(|_, f| !matches!(f, Flow::Rtcp));
+        }
+        let by_ssrc = &self.by_ssrc;
+        self.sightings.retain(|ssrc, _| by_ssrc.contains_key(ssrc));
         let timeout = self.cfg.rtp_timeout_ns;
         let linger = self.cfg.linger_ns;
         let mut last_media: FxHashMap<Arc<str>, i64> = FxHashMap::default();
@@ -1020,6 +1028,29 @@ mod tests {
         ip.extend_from_slice(&[0, 0]);
         ip.extend_from_slice(&rtp);
         ip
+    }
+
+    #[test]
+    fn rtcp_only_flows_do_not_pile_up() {
+        let cfg = EngineConfig::new(crate::analyze::default_call_config(Arc::new(
+            crate::mno::MnoTable::embedded(),
+        )));
+        let mut e = Engine::new(cfg);
+        // An RR with no report blocks from 10,000 different ports.
+        let rr = [0x80u8, 201, 0, 1, 0, 0, 0, 7];
+        for i in 0..10_000u16 {
+            let src: SocketAddr = SocketAddr::from(([192, 0, 2, 1], 1000 + i));
+            let dst: SocketAddr = "198.51.100.5:40001".parse().expect("addr");
+            e.on_udp(i64::from(i) * 1_000_000, src, dst, &rr);
+        }
+        e.tick(20_000_000_000);
+        assert!(
+            e.flows.len() <= MAX_CANDIDATES,
+            "{} flows kept",
+            e.flows.len()
+        );
+        assert!(e.sightings.is_empty());
+        assert_eq!(e.counters().rtcp_packets, 10_000);
     }
 
     #[test]
