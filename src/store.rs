@@ -93,8 +93,9 @@ CREATE TABLE call_streams (
 );
 "#];
 
-/// Columns of `calls` that make up a [`CallRecord`] (all but the streams).
-const CALL_COLUMNS: &str = "call_id, sip_call_id, agent_id, from_number, to_number, mno, \
+/// Columns of `calls` that make up a [`CallRecord`] (all but the streams), for readers
+/// (the API) that build their own queries over the same schema.
+pub const CALL_COLUMNS: &str = "call_id, sip_call_id, agent_id, from_number, to_number, mno, \
     country, direction, status, ended_reason, created_at, ended_at, duration_seconds, codec, \
     one_way_audio, quality_mos, mos, mos_lq, r_factor, min_interval_mos, jitter_ms, \
     loss_ratio, rtt_ms, one_way_delay_ms, resolution, classified_at, recording_url";
@@ -554,7 +555,7 @@ fn opt_enum_col<T: DeserializeOwned>(row: &Row<'_>, name: &str) -> rusqlite::Res
 }
 
 /// A record from a row selected with [`CALL_COLUMNS`]; streams are left empty.
-fn call_from_row(row: &Row<'_>) -> rusqlite::Result<CallRecord> {
+pub fn call_from_row(row: &Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
         call_id: row.get("call_id")?,
         sip_call_id: row.get("sip_call_id")?,

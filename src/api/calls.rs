@@ -13,8 +13,8 @@ use time::UtcOffset;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::push::{PushError, PushedCall};
-use crate::record::{rfc3339, CallRecord, QualityRecord, Resolution};
-use crate::store::CallQuery;
+use crate::record::{rfc3339, CallRecord, Resolution};
+use crate::store::{call_from_row, CallQuery, CALL_COLUMNS};
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
@@ -175,76 +175,6 @@ pub(crate) async fn list(
     }))
 }
 
-/// Columns of `calls` that make up a [`CallRecord`] without streams (the store's
-/// documented schema).
-const CALL_COLUMNS: &str = "call_id, sip_call_id, agent_id, from_number, to_number, mno, \
-    country, direction, status, ended_reason, created_at, ended_at, duration_seconds, codec, \
-    one_way_audio, quality_mos, mos, mos_lq, r_factor, min_interval_mos, jitter_ms, \
-    loss_ratio, rtt_ms, one_way_delay_ms, resolution, classified_at, recording_url";
-
-/// A snake_case enum column, read through the same serde names as the JSON.
-fn enum_col<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<Option<T>> {
-    match row.get::<_, Option<String>>(idx)? {
-        None => Ok(None),
-        Some(text) => serde_json::from_value(serde_json::Value::String(text))
-            .map(Some)
-            .map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            }),
-    }
-}
-
-fn required<T>(v: Option<T>, idx: usize) -> rusqlite::Result<T> {
-    v.ok_or(rusqlite::Error::InvalidColumnType(
-        idx,
-        "NULL".into(),
-        rusqlite::types::Type::Null,
-    ))
-}
-
-/// A record (streams left empty) from a row of [`CALL_COLUMNS`].
-fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
-    Ok(CallRecord {
-        call_id: row.get(0)?,
-        sip_call_id: row.get(1)?,
-        agent_id: row.get(2)?,
-        from_number: row.get(3)?,
-        to_number: row.get(4)?,
-        mno: row.get(5)?,
-        country: row.get(6)?,
-        direction: required(enum_col(row, 7)?, 7)?,
-        status: required(enum_col(row, 8)?, 8)?,
-        ended_reason: enum_col(row, 9)?,
-        created_at: row.get(10)?,
-        ended_at: row.get(11)?,
-        duration_seconds: row.get(12)?,
-        codec: row.get(13)?,
-        one_way_audio: row.get(14)?,
-        quality_mos: row.get(15)?,
-        quality: QualityRecord {
-            mos: row.get(16)?,
-            mos_lq: row.get(17)?,
-            r_factor: row.get(18)?,
-            min_interval_mos: row.get(19)?,
-            jitter_ms: row.get(20)?,
-            loss_ratio: row.get(21)?,
-            rtt_ms: row.get(22)?,
-            one_way_delay_ms: row.get(23)?,
-        },
-        resolution: enum_col(row, 24)?,
-        classified_at: row.get(25)?,
-        recording_url: row.get(26)?,
-        streams: Vec::new(),
-    })
-}
-
 /// The indexes a filtered count and page walk, chosen here rather than by SQLite's
 /// planner, which without statistics cannot tell a selective `agent_id` from a
 /// `status` that matches most calls, and may pick an index that needs a table read
@@ -341,7 +271,7 @@ fn list_calls(conn: &Connection, q: &CallQuery) -> Result<(Vec<CallRecord>, u64)
             "SELECT {CALL_COLUMNS} FROM calls INDEXED BY {page_index}{filter} \
              ORDER BY created_at_ms DESC, call_id LIMIT ? OFFSET ?"
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), record_from_row)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), call_from_row)?;
         calls = rows.collect::<Result<Vec<_>, _>>()?;
     }
     tx.finish()?;
