@@ -35,208 +35,19 @@ mod http;
 #[path = "support/probe.rs"]
 mod probe;
 
+#[path = "support/prom.rs"]
+mod prom;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use daemon::{have_command, Workdir};
+use daemon::Workdir;
 use http::Client;
 use probe::Probe;
+use prom::{promtool_check, run_dashboard, tools_missing, PromServer};
 use serde_json::Value;
 
 const CALLS: usize = 8;
-
-fn tools_missing() -> bool {
-    if have_command("promtool") && have_command("prometheus") {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: promtool/prometheus not found on PATH \
-         (apt-get install prometheus provides both)"
-    );
-    true
-}
-
-fn promtool_check(text: &str, dir: &Path, name: &str) {
-    let file = dir.join(name);
-    std::fs::write(&file, text).expect("writing exposition file");
-    let input = std::fs::File::open(&file).expect("reopening exposition file");
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(input)
-        .output()
-        .expect("running promtool");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "promtool check metrics on {name}: {}\nstdout: {stdout}\nstderr: {stderr}\n---\n{text}",
-        out.status
-    );
-}
-
-/// A private Prometheus server; killed (and reaped) when dropped.
-struct PromServer {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl PromServer {
-    fn start(dir: &Path, target: &str) -> PromServer {
-        let port = daemon::free_port();
-        let cfg = dir.join("prom.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: vqprobe\n    metrics_path: /metrics\n    \
-                 static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .expect("writing prom.yml");
-        let log = dir.join("prometheus.log");
-        let log_file = std::fs::File::create(&log).expect("creating prometheus log");
-        let log_err = log_file.try_clone().expect("cloning log handle");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err)
-            .spawn()
-            .expect("starting prometheus");
-        PromServer {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for PromServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs an instant query; the whole JSON reply (errors included).
-fn query(prom: &Client, expr: &str) -> Result<Value, String> {
-    let body = format!("query={}", http::enc(expr));
-    let r = prom.try_req(
-        "POST",
-        "/api/v1/query",
-        Some(("application/x-www-form-urlencoded", body.as_bytes())),
-        &[],
-    )?;
-    serde_json::from_slice(&r.body).map_err(|e| format!("{e}: {}", r.text()))
-}
-
-fn results(v: &Value) -> &[Value] {
-    v["data"]["result"].as_array().map_or(&[], Vec::as_slice)
-}
-
-/// Sample values of an instant-vector (or scalar) reply.
-fn values(v: &Value) -> Vec<f64> {
-    let parse = |s: &Value| s[1].as_str().and_then(|x| x.parse::<f64>().ok());
-    match v["data"]["resultType"].as_str() {
-        Some("scalar") => parse(&v["data"]["result"]).into_iter().collect(),
-        _ => results(v)
-            .iter()
-            .filter_map(|r| parse(&r["value"]))
-            .collect(),
-    }
-}
-
-/// Polls `expr` until `done` holds for its values, up to `limit`.
-fn wait_query(
-    prom: &Client,
-    server: &PromServer,
-    expr: &str,
-    limit: Duration,
-    done: impl Fn(&[f64]) -> bool,
-) -> Vec<f64> {
-    let start = Instant::now();
-    loop {
-        let last = match query(prom, expr) {
-            Ok(v) => {
-                let vals = values(&v);
-                if done(&vals) {
-                    return vals;
-                }
-                v.to_string()
-            }
-            Err(e) => e,
-        };
-        assert!(
-            start.elapsed() < limit,
-            "{expr}: no acceptable answer within {limit:?}; last: {last}\nprometheus log:\n{}",
-            server.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Every `expr` of every panel target with its panel's title, rows included.
-fn dashboard_exprs(v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(o) => {
-            let title = o.get("title").and_then(Value::as_str).unwrap_or("");
-            if let Some(targets) = o.get("targets").and_then(Value::as_array) {
-                for t in targets {
-                    if let Some(e) = t.get("expr").and_then(Value::as_str) {
-                        out.push((title.to_string(), e.to_string()));
-                    }
-                }
-            }
-            for (k, child) in o {
-                if k != "targets" {
-                    dashboard_exprs(child, out);
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|c| dashboard_exprs(c, out)),
-        _ => {}
-    }
-}
-
-/// Grafana's built-in and template variables as Grafana substitutes them with "All"
-/// selected (`allValue` `.*`), as in tests/prometheus.rs.
-fn substitute(expr: &str, vars: &[String]) -> String {
-    let mut e = expr
-        .replace("${__rate_interval}", "1m")
-        .replace("$__rate_interval", "1m")
-        .replace("${__interval}", "15s")
-        .replace("$__interval", "15s")
-        .replace("${__range}", "5m")
-        .replace("$__range", "5m");
-    let mut vars = vars.to_vec();
-    vars.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    for v in &vars {
-        e = e
-            .replace(&format!("${{{v}}}"), ".*")
-            .replace(&format!("${v}"), ".*");
-    }
-    e
-}
-
-fn load_dashboard() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/grafana/vqprobe.json");
-    let text = std::fs::read_to_string(&path).expect("reading the Grafana dashboard");
-    serde_json::from_str(&text).expect("the dashboard is JSON")
-}
 
 fn now_ns() -> u64 {
     u64::try_from(
@@ -279,7 +90,6 @@ fn prometheus_scrapes_the_daemon_and_answers_every_dashboard_query() {
     let prom_dir = work.path().join("prom");
     std::fs::create_dir_all(&prom_dir).expect("prometheus dir");
     let server = PromServer::start(&prom_dir, &listen);
-    let prom = Client::new(&server.base, None);
 
     // The exposition before any call has ended lints clean too.
     let early = api.get("/metrics");
@@ -291,13 +101,9 @@ fn prometheus_scrapes_the_daemon_and_answers_every_dashboard_query() {
     promtool_check(&early.text(), work.path(), "early.prom");
 
     // Prometheus scrapes the daemon.
-    wait_query(
-        &prom,
-        &server,
-        "up{job=\"vqprobe\"}",
-        Duration::from_secs(20),
-        |v| v == [1.0],
-    );
+    server.wait_for("up{job=\"vqprobe\"}", Duration::from_secs(20), |v| {
+        v == [1.0]
+    });
     let scraping_after = t0.elapsed();
 
     // All calls end (the last about 17 s into the replay).
@@ -360,20 +166,14 @@ fn prometheus_scrapes_the_daemon_and_answers_every_dashboard_query() {
     }
 
     // Prometheus has every call.
-    let sum = wait_query(
-        &prom,
-        &server,
-        "sum(vqprobe_calls_total)",
-        Duration::from_secs(10),
-        |v| v == [CALLS as f64],
-    );
+    let sum = server.wait_for("sum(vqprobe_calls_total)", Duration::from_secs(10), |v| {
+        v == [CALLS as f64]
+    });
     assert_eq!(sum, [CALLS as f64]);
     for (status, n) in &by_status {
         let expr = format!("sum(vqprobe_calls_total{{status=\"{status}\"}})");
         let want = *n;
-        wait_query(&prom, &server, &expr, Duration::from_secs(5), |v| {
-            v == [want]
-        });
+        server.wait_for(&expr, Duration::from_secs(5), |v| v == [want]);
     }
     // The histograms hold exactly the stored calls' figures.
     let near = |want: f64| move |v: &[f64]| v.len() == 1 && (v[0] - want).abs() <= 1e-6;
@@ -385,78 +185,18 @@ fn prometheus_scrapes_the_daemon_and_answers_every_dashboard_query() {
         ("sum(vqprobe_stream_jitter_seconds_count)", n_streams as f64),
         ("sum(vqprobe_stream_loss_ratio_count)", n_streams as f64),
     ] {
-        wait_query(&prom, &server, expr, Duration::from_secs(5), near(want));
+        server.wait_for(expr, Duration::from_secs(5), near(want));
     }
 
     // Every dashboard expression is valid and answers with data.
-    let dash = load_dashboard();
-    let vars: Vec<String> = dash["templating"]["list"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter(|v| v["type"] != "datasource")
-                .filter_map(|v| v["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut exprs = Vec::new();
-    dashboard_exprs(&dash["panels"], &mut exprs);
-    assert!(exprs.len() >= 20, "only {} expressions found", exprs.len());
-    let mut failures = Vec::new();
-    let mut answered = 0;
-    for (title, expr) in &exprs {
-        let q = substitute(expr, &vars);
-        if q.contains('$') {
-            failures.push(format!("{title}: unsubstituted variable in {q}"));
-            continue;
-        }
-        match query(&prom, &q) {
-            Ok(v) if v["status"] == "success" => {
-                let vals = values(&v);
-                if vals.is_empty() {
-                    failures.push(format!("{title}: no data for {q}"));
-                } else if !vals.iter().any(|x| x.is_finite()) {
-                    failures.push(format!("{title}: only NaN/Inf {vals:?} for {q}"));
-                } else {
-                    answered += 1;
-                    eprintln!("ok   {title}: {q} -> {vals:?}");
-                }
-            }
-            Ok(v) => failures.push(format!("{title}: {q} -> {v}")),
-            Err(e) => failures.push(format!("{title}: {q} -> {e}")),
-        }
-    }
-    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
-        let Some(def) = v["definition"].as_str() else {
-            continue;
-        };
-        let Some((metric, label)) = def
-            .strip_prefix("label_values(")
-            .and_then(|s| s.strip_suffix(')'))
-            .and_then(|s| s.split_once(','))
-        else {
-            failures.push(format!("variable {}: unexpected query {def}", v["name"]));
-            continue;
-        };
-        let q = format!("count by ({}) ({})", label.trim(), metric.trim());
-        match query(&prom, &q) {
-            Ok(r) if !results(&r).is_empty() => {
-                eprintln!(
-                    "ok   variable {}: {q} -> {} values",
-                    v["name"],
-                    results(&r).len()
-                )
-            }
-            Ok(r) => failures.push(format!("variable {}: {q} -> {r}", v["name"])),
-            Err(e) => failures.push(format!("variable {}: {q} -> {e}", v["name"])),
-        }
-    }
+    let run = run_dashboard(&server);
+    let answered = run.answered;
     assert!(
-        failures.is_empty(),
+        run.failures.is_empty(),
         "{} of {} dashboard queries failed:\n{}\nprometheus log:\n{}",
-        failures.len(),
-        exprs.len(),
-        failures.join("\n"),
+        run.failures.len(),
+        run.exprs,
+        run.failures.join("\n"),
         server.log_tail()
     );
     eprintln!(
