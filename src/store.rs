@@ -93,6 +93,46 @@ CREATE TABLE call_streams (
 );
 "#];
 
+impl CallQuery {
+    /// The `WHERE …` text (empty without filters) and its bound values, for a query
+    /// over `calls`. Only fixed SQL fragments are concatenated; every value is a bound
+    /// parameter.
+    pub fn where_clause(&self) -> (String, Vec<Value>) {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        let texts = [
+            ("agent_id = ?", &self.agent_id),
+            ("mno = ?", &self.mno),
+            ("status = ?", &self.status),
+            ("direction = ?", &self.direction),
+        ];
+        for (clause, value) in texts {
+            if let Some(v) = value {
+                clauses.push(clause);
+                args.push(Value::Text(v.clone()));
+            }
+        }
+        let numbers = [
+            ("created_at_ms >= ?", self.date_from_ms.map(Value::Integer)),
+            ("created_at_ms < ?", self.date_to_ms.map(Value::Integer)),
+            ("quality_mos >= ?", self.min_mos.map(Value::Real)),
+            ("quality_mos <= ?", self.max_mos.map(Value::Real)),
+        ];
+        for (clause, value) in numbers {
+            if let Some(v) = value {
+                clauses.push(clause);
+                args.push(v);
+            }
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (filter, args)
+    }
+}
+
 /// Columns of `calls` that make up a [`CallRecord`] (all but the streams), for readers
 /// (the API) that build their own queries over the same schema.
 pub const CALL_COLUMNS: &str = "call_id, sip_call_id, agent_id, from_number, to_number, mno, \
@@ -372,42 +412,7 @@ impl Store {
     /// One page of calls matching `q` (without streams), newest first (ties by
     /// `call_id`), and the number of calls matching in all.
     pub fn list_calls(&self, q: &CallQuery) -> Result<(Vec<CallRecord>, u64), StoreError> {
-        // Only fixed SQL fragments are concatenated; every value is a bound parameter.
-        let mut clauses: Vec<&str> = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        let texts = [
-            ("agent_id = ?", &q.agent_id),
-            ("mno = ?", &q.mno),
-            ("status = ?", &q.status),
-            ("direction = ?", &q.direction),
-        ];
-        for (clause, value) in texts {
-            if let Some(v) = value {
-                clauses.push(clause);
-                args.push(Value::Text(v.clone()));
-            }
-        }
-        if let Some(v) = q.date_from_ms {
-            clauses.push("created_at_ms >= ?");
-            args.push(Value::Integer(v));
-        }
-        if let Some(v) = q.date_to_ms {
-            clauses.push("created_at_ms < ?");
-            args.push(Value::Integer(v));
-        }
-        if let Some(v) = q.min_mos {
-            clauses.push("quality_mos >= ?");
-            args.push(Value::Real(v));
-        }
-        if let Some(v) = q.max_mos {
-            clauses.push("quality_mos <= ?");
-            args.push(Value::Real(v));
-        }
-        let mut filter = String::new();
-        for (i, clause) in clauses.iter().enumerate() {
-            filter.push_str(if i == 0 { " WHERE " } else { " AND " });
-            filter.push_str(clause);
-        }
+        let (filter, mut args) = q.where_clause();
 
         let total: i64 = self
             .conn

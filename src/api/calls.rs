@@ -220,38 +220,7 @@ fn plan_indexes(q: &CallQuery) -> (&'static str, &'static str) {
 /// One page of calls matching `q`, newest first (ties by `call_id`), and how many
 /// match in all; both read in one snapshot.
 fn list_calls(conn: &Connection, q: &CallQuery) -> Result<(Vec<CallRecord>, u64), ApiError> {
-    // Only fixed SQL fragments are concatenated; every value is a bound parameter.
-    let mut clauses: Vec<&str> = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
-    let texts = [
-        ("agent_id = ?", &q.agent_id),
-        ("mno = ?", &q.mno),
-        ("status = ?", &q.status),
-        ("direction = ?", &q.direction),
-    ];
-    for (clause, value) in texts {
-        if let Some(v) = value {
-            clauses.push(clause);
-            args.push(Value::Text(v.clone()));
-        }
-    }
-    let numbers = [
-        ("created_at_ms >= ?", q.date_from_ms.map(Value::Integer)),
-        ("created_at_ms < ?", q.date_to_ms.map(Value::Integer)),
-        ("quality_mos >= ?", q.min_mos.map(Value::Real)),
-        ("quality_mos <= ?", q.max_mos.map(Value::Real)),
-    ];
-    for (clause, value) in numbers {
-        if let Some(v) = value {
-            clauses.push(clause);
-            args.push(v);
-        }
-    }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
+    let (filter, mut args) = q.where_clause();
     let (count_index, page_index) = plan_indexes(q);
 
     let tx = conn.unchecked_transaction()?;
