@@ -2,17 +2,19 @@
 
 use rtp_rs::RtpReader;
 
+use crate::ids::{Pt, SeqNo, Ssrc};
+
 /// The RTP header fields the metrics need, copied out of the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpHeader {
     /// Sequence number.
-    pub seq: u16,
+    pub seq: SeqNo,
     /// RTP timestamp.
     pub ts: u32,
     /// Synchronisation source.
-    pub ssrc: u32,
+    pub ssrc: Ssrc,
     /// Payload type (7 bits).
-    pub pt: u8,
+    pub pt: Pt,
     /// Marker bit (start of a talkspurt for audio).
     pub marker: bool,
     /// Payload bytes after the header, extension and CSRCs, less padding.
@@ -36,10 +38,10 @@ pub fn parse(data: &[u8]) -> Result<RtpHeader, RtpError> {
         .saturating_sub(r.payload_offset())
         .saturating_sub(pad);
     Ok(RtpHeader {
-        seq: u16::from(r.sequence_number()),
+        seq: SeqNo(u16::from(r.sequence_number())),
         ts: r.timestamp(),
-        ssrc: r.ssrc(),
-        pt: r.payload_type(),
+        ssrc: Ssrc(r.ssrc()),
+        pt: Pt(r.payload_type()),
         marker: r.mark(),
         payload_len: u16::try_from(payload_len).unwrap_or(u16::MAX),
     })
@@ -50,8 +52,8 @@ pub fn parse(data: &[u8]) -> Result<RtpHeader, RtpError> {
 /// RFC 3551 static audio/video types and the dynamic range; 72–76 would collide with
 /// RTCP when the marker bit is set (RFC 5761 §4), and 35–71/77–95 are unassigned, so a
 /// packet claiming them is most likely not RTP.
-pub fn plausible_pt(pt: u8) -> bool {
-    matches!(pt, 0..=34 | 96..=127)
+pub fn plausible_pt(pt: Pt) -> bool {
+    matches!(pt.0, 0..=34 | 96..=127)
 }
 
 /// Cheap per-packet test: could this datagram be RTP at all?
@@ -75,7 +77,7 @@ pub fn continues(prev: &RtpHeader, next: &RtpHeader) -> bool {
     if prev.ssrc != next.ssrc {
         return false;
     }
-    let dseq = next.seq.wrapping_sub(prev.seq);
+    let dseq = prev.seq.distance_to(next.seq);
     // 90000 Hz video at a few seconds, or silence suppression gaps in audio.
     let dts = next.ts.wrapping_sub(prev.ts);
     (1..=32).contains(&dseq) && dts <= 90_000 * 10
@@ -99,7 +101,7 @@ mod tests {
         let h = parse(&pkt(7, 1600, 0)).expect("valid");
         assert_eq!(
             (h.seq, h.ts, h.ssrc, h.pt, h.payload_len),
-            (7, 1600, 0x1122_3344, 0, 160)
+            (SeqNo(7), 1600, Ssrc(0x1122_3344), Pt(0), 160)
         );
     }
 
