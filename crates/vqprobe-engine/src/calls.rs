@@ -11,12 +11,12 @@ use crate::codec::{CodecTable, Impairment};
 use crate::media::{PayloadFormat, PayloadMap};
 use crate::mno::MnoTable;
 use crate::record::{
-    self, CallRecord, CallStatus, Direction, EndedReason, IntervalRecord, QualityRecord,
+    self, CallRecord, CallSummary, CallStatus, Direction, EndedReason, IntervalRecord, QualityRecord,
     RemoteRecord, StreamRecord,
 };
 use crate::score::{self, ScoreContext, StreamScore};
-use crate::sdp::SessionDescription;
-use crate::sip::{Method, SipMessage};
+use vqprobe_wire::sdp::SessionDescription;
+use vqprobe_wire::sip::{Method, SipMessage};
 use crate::stream::Stream;
 
 /// Settings the assembler and record builder need.
@@ -30,6 +30,19 @@ pub struct CallConfig {
     pub mno: Arc<MnoTable>,
     /// Codec impairment values (with config overrides).
     pub codecs: Arc<CodecTable>,
+}
+
+impl CallConfig {
+    /// Defaults of the contract (agent header `X-Agent-Id`, no local networks, the
+    /// built-in codec table) with the given MNO table.
+    pub fn with_mno(mno: Arc<MnoTable>) -> CallConfig {
+        CallConfig {
+            agent_header: "X-Agent-Id".to_string(),
+            local_nets: Vec::new(),
+            mno,
+            codecs: Arc::new(CodecTable::default()),
+        }
+    }
 }
 
 /// A media endpoint a dialog's SDP announced.
@@ -278,10 +291,10 @@ fn media_endpoints(call_id: &Arc<str>, sdp: &SessionDescription) -> Vec<MediaEnd
             .filter_map(|&pt| {
                 m.codec_for_pt(pt)
                     .cloned()
-                    .or_else(|| crate::sdp::static_rtpmap(pt))
+                    .or_else(|| vqprobe_wire::sdp::static_rtpmap(pt))
             })
             .map(|r| PayloadFormat {
-                pt: r.pt,
+                pt: vqprobe_wire::Pt(r.pt),
                 encoding: r.encoding,
                 clock_rate: r.clock_rate,
             })
@@ -412,7 +425,7 @@ fn build_stream(
         direction,
         src: s.key.src.to_string(),
         dst: s.key.dst.to_string(),
-        ssrc: record::ssrc_hex(s.key.ssrc),
+        ssrc: s.key.ssrc,
         payload_type: s.payload_type(),
         codec: codec_name,
         clock_rate: clock,
@@ -668,35 +681,37 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
     }
 
     CallRecord {
-        call_id: meta.map_or(call_id, |m| m.call_id.clone()),
-        sip_call_id: dialog.map(|d| d.call_id.to_string()),
-        agent_id,
-        from_number,
-        to_number,
-        mno,
-        country,
-        direction,
-        status,
-        ended_reason,
-        created_at: record::rfc3339(created_ns),
-        ended_at: ended_ns.map(record::rfc3339),
-        duration_seconds: record::round6(duration_s),
-        codec,
-        one_way_audio,
-        quality_mos,
-        quality: QualityRecord {
-            mos: quality_mos,
-            mos_lq: opt6(mos_lq),
-            r_factor: opt6(worst.and_then(|b| b.score.r_factor)),
-            min_interval_mos: opt6(min_interval_mos),
-            jitter_ms: opt6(jitter),
-            loss_ratio: opt6(loss_ratio),
-            rtt_ms: opt6(rtt_sum),
-            one_way_delay_ms: opt6(owd),
+        call: CallSummary {
+            call_id: meta.map_or(call_id, |m| m.call_id.clone()),
+            sip_call_id: dialog.map(|d| d.call_id.to_string()),
+            agent_id,
+            from_number,
+            to_number,
+            mno,
+            country,
+            direction,
+            status,
+            ended_reason,
+            created_at: record::rfc3339(created_ns),
+            ended_at: ended_ns.map(record::rfc3339),
+            duration_seconds: record::round6(duration_s),
+            codec,
+            one_way_audio,
+            quality_mos,
+            quality: QualityRecord {
+                mos: quality_mos,
+                mos_lq: opt6(mos_lq),
+                r_factor: opt6(worst.and_then(|b| b.score.r_factor)),
+                min_interval_mos: opt6(min_interval_mos),
+                jitter_ms: opt6(jitter),
+                loss_ratio: opt6(loss_ratio),
+                rtt_ms: opt6(rtt_sum),
+                one_way_delay_ms: opt6(owd),
+            },
+            resolution: None,
+            classified_at: None,
+            recording_url: meta.and_then(|m| m.recording_url.clone()),
         },
-        resolution: None,
-        classified_at: None,
-        recording_url: meta.and_then(|m| m.recording_url.clone()),
         streams: built.into_iter().map(|b| b.record).collect(),
     }
 }
@@ -729,7 +744,7 @@ Content-Length: 84\r\n\r\n\
 v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
     fn msg(s: &str) -> SipMessage<'_> {
-        crate::sip::parse(s.as_bytes()).expect("valid SIP")
+        vqprobe_wire::sip::parse(s.as_bytes()).expect("valid SIP")
     }
 
     fn resp(code: u16, method: &str) -> String {

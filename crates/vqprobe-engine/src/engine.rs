@@ -10,12 +10,12 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::calls::{self, CallAssembler, CallConfig, CallInput, MediaEndpoint};
-use crate::decode::{self, Decoded, LinkType, Segment, Transport};
+use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
 use crate::push::PushedCall;
 use crate::record::{CallRecord, CallStatus, EndedReason};
-use crate::rtcp::{self, RtcpPacket, XrBlock};
-use crate::rtp::{self, RtpHeader};
-use crate::sip;
+use vqprobe_wire::rtcp::{self, RtcpPacket, XrBlock};
+use vqprobe_wire::rtp::{self, RtpHeader};
+use vqprobe_wire::sip;
 use crate::stream::{RemoteReport, Stream, StreamKey, XrQuality};
 
 /// Engine settings.
@@ -103,7 +103,7 @@ enum Flow {
         len: usize,
     },
     /// RTP (and muxed RTCP).
-    Rtp { ssrc: u32, slot: usize },
+    Rtp { ssrc: vqprobe_wire::Ssrc, slot: usize },
     /// RTCP only.
     Rtcp,
 }
@@ -162,10 +162,10 @@ pub struct Engine {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     by_key: FxHashMap<StreamKey, usize>,
-    by_ssrc: FxHashMap<u32, Vec<usize>>,
+    by_ssrc: FxHashMap<vqprobe_wire::Ssrc, Vec<usize>>,
     endpoints: FxHashMap<SocketAddr, MediaEndpoint>,
     rtcp_endpoints: FxHashMap<SocketAddr, Arc<str>>,
-    sightings: FxHashMap<u32, Sightings>,
+    sightings: FxHashMap<vqprobe_wire::Ssrc, Sightings>,
     pushed: FxHashMap<Arc<str>, PushedEntry>,
     pushed_endpoints: FxHashMap<SocketAddr, Arc<str>>,
     assembler: CallAssembler,
@@ -575,7 +575,7 @@ impl Engine {
             match p {
                 RtcpPacket::Sr(sr) => {
                     self.sightings
-                        .entry(sr.ssrc)
+                        .entry(vqprobe_wire::Ssrc(sr.ssrc))
                         .or_default()
                         .add(sr.ntp.middle32(), ts_ns);
                 }
@@ -584,17 +584,17 @@ impl Engine {
                         match b {
                             XrBlock::ReceiverReferenceTime(ntp) => {
                                 self.sightings
-                                    .entry(xr.ssrc)
+                                    .entry(vqprobe_wire::Ssrc(xr.ssrc))
                                     .or_default()
                                     .add(ntp.middle32(), ts_ns);
                             }
                             XrBlock::Dlrr(subs) => {
                                 for sb in subs {
-                                    self.rtt_sample(sb.ssrc, src, sb.lrr, sb.dlrr, ts_ns);
+                                    self.rtt_sample(vqprobe_wire::Ssrc(sb.ssrc), src, sb.lrr, sb.dlrr, ts_ns);
                                 }
                             }
                             XrBlock::VoipMetrics(vm) => {
-                                if let Some(slot) = self.stream_for_report(vm.ssrc, src) {
+                                if let Some(slot) = self.stream_for_report(vqprobe_wire::Ssrc(vm.ssrc), src) {
                                     if let Some(Some(s)) = self.slots.get_mut(slot) {
                                         s.stream.xr = Some(XrQuality {
                                             r_factor: vm.r_factor.map(f64::from),
@@ -612,7 +612,7 @@ impl Engine {
             }
         }
         for (_reporter, rb) in compound.report_blocks() {
-            if let Some(slot) = self.stream_for_report(rb.ssrc, src) {
+            if let Some(slot) = self.stream_for_report(vqprobe_wire::Ssrc(rb.ssrc), src) {
                 if let Some(Some(s)) = self.slots.get_mut(slot) {
                     let clock = s.stream.clock;
                     s.stream.on_remote_report(RemoteReport {
@@ -624,12 +624,12 @@ impl Engine {
                     });
                 }
             }
-            self.rtt_sample(rb.ssrc, src, rb.lsr, rb.dlsr, ts_ns);
+            self.rtt_sample(vqprobe_wire::Ssrc(rb.ssrc), src, rb.lsr, rb.dlsr, ts_ns);
         }
     }
 
     /// Probe-to-far-end round trip: RR arrival − sighting of the SR named by LSR − DLSR.
-    fn rtt_sample(&mut self, about: u32, reporter: SocketAddr, lsr: u32, dlsr: u32, ts_ns: i64) {
+    fn rtt_sample(&mut self, about: vqprobe_wire::Ssrc, reporter: SocketAddr, lsr: u32, dlsr: u32, ts_ns: i64) {
         if lsr == 0 {
             return;
         }
@@ -646,7 +646,7 @@ impl Engine {
 
     /// The stream a report block is about: its SSRC, preferring the one whose receiver
     /// is the reporter (B2BUAs reuse SSRCs across legs).
-    fn stream_for_report(&self, ssrc: u32, reporter: SocketAddr) -> Option<usize> {
+    fn stream_for_report(&self, ssrc: vqprobe_wire::Ssrc, reporter: SocketAddr) -> Option<usize> {
         let cands = self.by_ssrc.get(&ssrc)?;
         let slot_of = |i: &usize| self.slots.get(*i).and_then(|s| s.as_ref());
         cands
@@ -966,9 +966,9 @@ impl Engine {
         self.finish_pushed(None, (CallStatus::Completed, reason));
         let mut out = self.drain_finished();
         out.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then(a.call_id.cmp(&b.call_id))
+            a.call.created_at
+                .cmp(&b.call.created_at)
+                .then(a.call.call_id.cmp(&b.call.call_id))
         });
         out
     }
@@ -1032,7 +1032,7 @@ mod tests {
 
     #[test]
     fn rtcp_only_flows_do_not_pile_up() {
-        let cfg = EngineConfig::new(crate::analyze::default_call_config(Arc::new(
+        let cfg = EngineConfig::new(crate::calls::CallConfig::with_mno(Arc::new(
             crate::mno::MnoTable::embedded(),
         )));
         let mut e = Engine::new(cfg);
@@ -1055,7 +1055,7 @@ mod tests {
 
     #[test]
     fn pushed_metadata_names_the_rtp_only_call() {
-        let cfg = EngineConfig::new(crate::analyze::default_call_config(Arc::new(
+        let cfg = EngineConfig::new(crate::calls::CallConfig::with_mno(Arc::new(
             crate::mno::MnoTable::embedded(),
         )));
         let mut e = Engine::new(cfg);
@@ -1087,9 +1087,9 @@ mod tests {
         let recs = e.finish(EndedReason::EndOfCapture);
         assert_eq!(recs.len(), 1);
         let r = &recs[0];
-        assert_eq!(r.call_id, "platform-123");
-        assert_eq!(r.agent_id.as_deref(), Some("agent-7"));
-        assert_eq!(r.mno, "Example Mobile");
+        assert_eq!(r.call.call_id, "platform-123");
+        assert_eq!(r.call.agent_id.as_deref(), Some("agent-7"));
+        assert_eq!(r.call.mno, "Example Mobile");
         assert_eq!(r.streams.len(), 1);
         assert_eq!(r.streams[0].packets, 100);
     }

@@ -1,13 +1,15 @@
 //! What signalling (SDP or pushed metadata) says about a media endpoint, and how a
 //! payload type resolves to a codec and clock for the metrics.
 
+use vqprobe_wire::Pt;
+
 use crate::codec::{self, MediaKind};
 
 /// One `a=rtpmap` (or static) payload format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadFormat {
     /// RTP payload type.
-    pub pt: u8,
+    pub pt: Pt,
     /// Encoding name as signalled (e.g. `opus`, `G726-32`).
     pub encoding: String,
     /// RTP clock rate in Hz.
@@ -25,7 +27,7 @@ pub struct PayloadMap {
 
 impl PayloadMap {
     /// The signalled format for a payload type.
-    pub fn get(&self, pt: u8) -> Option<&PayloadFormat> {
+    pub fn get(&self, pt: Pt) -> Option<&PayloadFormat> {
         self.formats.iter().find(|f| f.pt == pt)
     }
 }
@@ -44,10 +46,10 @@ pub struct PtInfo {
 }
 
 /// Resolves a payload type against the signalled map, then the static table.
-pub fn resolve(pt: u8, map: Option<&PayloadMap>) -> PtInfo {
+pub fn resolve(pt: Pt, map: Option<&PayloadMap>) -> PtInfo {
     let signalled = map.and_then(|m| m.get(pt));
     let tshark_clock = crate::stream::jitter::tshark_clock(
-        pt,
+        pt.0,
         signalled.map(|f| (f.encoding.as_str(), f.clock_rate)),
     );
     if let Some(f) = signalled {
@@ -59,8 +61,8 @@ pub fn resolve(pt: u8, map: Option<&PayloadMap>) -> PtInfo {
             kind: info.map_or(MediaKind::Voice, |c| c.kind),
         };
     }
-    if pt < 96 {
-        if let Some(c) = codec::by_static_pt(pt) {
+    if !pt.is_dynamic() {
+        if let Some(c) = codec::by_static_pt(pt.0) {
             return PtInfo {
                 name: Some(c.name.to_string()),
                 clock: c.clock_rate,
@@ -68,7 +70,7 @@ pub fn resolve(pt: u8, map: Option<&PayloadMap>) -> PtInfo {
                 kind: c.kind,
             };
         }
-        if let Some(clock) = codec::static_clock_rate(pt) {
+        if let Some(clock) = codec::static_clock_rate(pt.0) {
             return PtInfo {
                 name: None,
                 clock,
@@ -122,19 +124,19 @@ mod tests {
 
     #[test]
     fn static_and_signalled() {
-        let pcmu = resolve(0, None);
+        let pcmu = resolve(Pt(0), None);
         assert_eq!((pcmu.name.as_deref(), pcmu.clock), (Some("PCMU"), 8000));
         let map = PayloadMap {
             formats: vec![PayloadFormat {
-                pt: 99,
+                pt: Pt(99),
                 encoding: "opus".into(),
                 clock_rate: 48000,
             }],
             ptime_ms: Some(20),
         };
-        let opus = resolve(99, Some(&map));
+        let opus = resolve(Pt(99), Some(&map));
         assert_eq!((opus.clock, opus.tshark_clock), (48000, 48000));
-        let unknown = resolve(107, None);
+        let unknown = resolve(Pt(107), None);
         assert_eq!((unknown.clock, unknown.tshark_clock), (0, 0));
     }
 

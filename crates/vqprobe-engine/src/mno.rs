@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The table shipped with vqprobe.
-const EMBEDDED_CSV: &str = include_str!("../config/mno-prefixes.csv");
+const EMBEDDED_CSV: &str = include_str!("../../../config/mno-prefixes.csv");
 
 /// Longest prefix accepted: E.164 numbers have at most 15 digits.
 const MAX_PREFIX_DIGITS: usize = 15;
@@ -45,14 +45,6 @@ pub enum LineError {
 /// Why a prefix table could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum MnoError {
-    /// The file could not be read.
-    #[error("cannot read MNO prefix table {}: {source}", .path.display())]
-    Read {
-        /// File that failed.
-        path: PathBuf,
-        /// Underlying I/O error.
-        source: std::io::Error,
-    },
     /// A line is malformed.
     #[error("{}line {line}: {kind}", in_file(.path.as_deref()))]
     Parse {
@@ -100,13 +92,10 @@ impl MnoTable {
         Self::parse(s, None)
     }
 
-    /// Reads and parses a CSV file; errors name the file and line.
-    pub fn load(path: &Path) -> Result<Self, MnoError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MnoError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, Some(path))
+    /// Parses CSV text read from `path` (the caller reads the file: the engine does no
+    /// I/O); errors name the file and line.
+    pub fn from_csv_named(text: &str, path: &Path) -> Result<Self, MnoError> {
+        Self::parse(text, Some(path))
     }
 
     /// The table shipped in `config/mno-prefixes.csv`, compiled in. A unit
@@ -410,23 +399,17 @@ prefix,mno,country
     }
 
     #[test]
-    fn load_names_the_file() {
-        let dir = std::env::temp_dir().join(format!("vqprobe-mno-test-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let bad = dir.join("bad.csv");
-        let _ = std::fs::write(&bad, "prefix,mno,country\n+44,A,G1\n");
-        let msg = MnoTable::load(&bad)
+    fn errors_name_the_file() {
+        let path = Path::new("/etc/vqprobe/bad.csv");
+        let msg = MnoTable::from_csv_named("prefix,mno,country\n+44,A,G1\n", path)
             .map(|_| ())
             .err()
             .map(|e| e.to_string());
-        let expected = format!("{}: line 2: invalid country", bad.display());
+        let expected = format!("{}: line 2: invalid country", path.display());
         assert!(
             msg.as_deref().is_some_and(|m| m.starts_with(&expected)),
             "{msg:?}"
         );
-        let missing = MnoTable::load(&dir.join("missing.csv"));
-        assert!(matches!(missing, Err(MnoError::Read { .. })));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! absent figures are `null`, not 0).
 
 use serde::{Deserialize, Serialize};
+use vqprobe_wire::{Pt, Ssrc};
 
 /// Media or call direction relative to the probed host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Media arriving at the host / a call the far end placed.
@@ -25,6 +27,7 @@ impl Direction {
 
 /// Lifecycle state of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// Still running (live daemon only).
@@ -51,6 +54,7 @@ impl CallStatus {
 
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndedReason {
     /// A BYE.
@@ -83,6 +87,7 @@ impl EndedReason {
 
 /// Outcome of a call once the NOC has looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// The issue behind the call was resolved.
@@ -93,6 +98,7 @@ pub enum Resolution {
 
 /// Far-end RTCP report figures about a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemoteRecord {
     /// Fraction lost in its last report interval, 0–1.
     pub fraction_lost: f64,
@@ -104,6 +110,7 @@ pub struct RemoteRecord {
 
 /// One 5-second interval of a stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntervalRecord {
     /// Interval start, RFC 3339 UTC.
     pub start: String,
@@ -119,6 +126,7 @@ pub struct IntervalRecord {
 
 /// One direction of media (one SSRC on one 5-tuple).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamRecord {
     /// Relative to the probed host.
     pub direction: Direction,
@@ -127,9 +135,13 @@ pub struct StreamRecord {
     /// Receiver `ip:port`.
     pub dst: String,
     /// `0x` + 8 lowercase hex digits.
-    pub ssrc: String,
+    #[serde(with = "ssrc_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "0x6a518186", pattern = "^0x[0-9a-f]{8}$"))]
+    pub ssrc: Ssrc,
     /// Payload type of the voice payload (first one seen).
-    pub payload_type: Option<u8>,
+    #[serde(with = "pt_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u8>, maximum = 127))]
+    pub payload_type: Option<Pt>,
     /// Codec name.
     pub codec: Option<String>,
     /// RTP clock rate used, Hz.
@@ -153,6 +165,7 @@ pub struct StreamRecord {
     /// tshark's max delta, ms.
     pub max_delta_ms: f64,
     /// Histogram of loss-run lengths: index 0 = single losses … index 9 = 10 or more.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>, min_items = 10, max_items = 10))]
     pub loss_runs: [u64; 10],
     /// Conversational MOS (adaptive jitter buffer).
     pub mos: Option<f64>,
@@ -174,6 +187,7 @@ pub struct StreamRecord {
 
 /// Call-level quality summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualityRecord {
     /// Conversational MOS of the worst direction.
     pub mos: Option<f64>,
@@ -193,9 +207,11 @@ pub struct QualityRecord {
     pub one_way_delay_ms: Option<f64>,
 }
 
-/// A call and its media, as stored and served.
+/// A call without its media streams: every call-level field, as listed by
+/// `GET /v1/calls` and stored one column each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallRecord {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallSummary {
     /// vqprobe's id: the SIP Call-ID, the pushed id, or `rtp-…` for RTP-only pairs.
     pub call_id: String,
     /// SIP Call-ID when signalled.
@@ -236,6 +252,16 @@ pub struct CallRecord {
     pub classified_at: Option<String>,
     /// Link to a recording, when the platform pushed one.
     pub recording_url: Option<String>,
+}
+
+/// A call and its media, as stored and served: the call-level fields (flattened into
+/// the same JSON object) and its streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallRecord {
+    /// Everything but the streams.
+    #[serde(flatten)]
+    pub call: CallSummary,
     /// Media streams.
     pub streams: Vec<StreamRecord>,
 }
@@ -245,16 +271,52 @@ pub fn rfc3339(ns: i64) -> String {
     let ms = ns.div_euclid(1_000_000);
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
-/// Formats an SSRC as the contract wants: `0x` + 8 lowercase hex digits.
-pub fn ssrc_hex(ssrc: u32) -> String {
-    format!("0x{ssrc:08x}")
+/// The SSRC's JSON form, `0x` + 8 lowercase hex digits (as the contract and tshark
+/// show it).
+mod ssrc_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vqprobe_wire::Ssrc;
+
+    pub fn serialize<S: Serializer>(ssrc: &Ssrc, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ssrc)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ssrc, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.strip_prefix("0x")
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .map(Ssrc)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad SSRC {text:?}")))
+    }
+}
+
+/// An optional payload type as a plain JSON number.
+mod pt_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vqprobe_wire::Pt;
+
+    pub fn serialize<S: Serializer>(pt: &Option<Pt>, s: S) -> Result<S::Ok, S::Error> {
+        match pt {
+            Some(p) => s.serialize_some(&p.0),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pt>, D::Error> {
+        Ok(Option::<u8>::deserialize(d)?.map(Pt))
+    }
 }
 
 /// Rounds a figure for output: enough digits for any test, no float noise.
@@ -272,7 +334,12 @@ mod tests {
             rfc3339(1_700_000_000_123_456_789),
             "2023-11-14T22:13:20.123Z"
         );
-        assert_eq!(ssrc_hex(0x6a51_8186), "0x6a518186");
-        assert_eq!(ssrc_hex(1), "0x00000001");
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct W(#[serde(with = "ssrc_hex")] Ssrc);
+        let json = |ssrc: u32| serde_json::to_value(W(Ssrc(ssrc))).expect("serialises");
+        assert_eq!(json(0x6a51_8186), "0x6a518186");
+        assert_eq!(json(1), "0x00000001");
+        let back: W = serde_json::from_value(json(0xdead_beef)).expect("parses");
+        assert_eq!(back, W(Ssrc(0xdead_beef)));
     }
 }

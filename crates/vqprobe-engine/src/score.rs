@@ -223,14 +223,14 @@ pub fn score_remote(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtp::RtpHeader;
+    use vqprobe_wire::rtp::RtpHeader;
     use crate::stream::StreamKey;
 
     fn stream_with_loss(lost: &[u16], n: u16) -> Stream {
         let key = StreamKey {
             src: "10.0.0.1:4000".parse().expect("addr"),
             dst: "10.0.0.2:5000".parse().expect("addr"),
-            ssrc: 1,
+            ssrc: vqprobe_wire::Ssrc(1),
         };
         let mut s = Stream::new(key, 0, None, 5_000_000_000, true);
         for i in 0..n {
@@ -238,10 +238,10 @@ mod tests {
                 continue;
             }
             let h = RtpHeader {
-                seq: i,
+                seq: vqprobe_wire::SeqNo(i),
                 ts: u32::from(i) * 160,
-                ssrc: 1,
-                pt: 0,
+                ssrc: vqprobe_wire::Ssrc(1),
+                pt: vqprobe_wire::Pt(0),
                 marker: false,
                 payload_len: 160,
             };

@@ -1,4 +1,4 @@
-//! Runs a planned aggregate query (see [`super::query`]) against the store.
+//! Runs a planned aggregate query (see [`crate::plan`]) against the store.
 //!
 //! The calls of the time range are read once, in time order, from the covering index
 //! `api_calls_cover` (no `calls` row is touched), and grouped by time bucket and
@@ -12,7 +12,7 @@
 //! several times slower.
 //!
 //! The in-memory scan runs on one thread per core ([`scan_threads`]), each on its own
-//! read-only connection pinned to the same snapshot ([`super::db::Snapshot`]): the
+//! read-only connection pinned to the same snapshot ([`crate::pool::Snapshot`]): the
 //! range is cut into time chunks the threads take in turn, each thread groups its
 //! calls on its own, and the groups are merged at the end — exactly: counts, minima
 //! and maxima add up, compensated sums add with their compensation, and a group's
@@ -31,11 +31,10 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 use time::{Date, Month, UtcOffset};
 
+use crate::error::StoreError;
+use crate::plan::{Measure, OpKind, Plan, Step, MAX_ROWS};
 use crate::store::Store;
-
-use super::error::ApiError;
-use super::params::{unix_ms, MS_PER_DAY};
-use super::query::{Column, OpKind, Plan, Step, MAX_ROWS};
+use crate::time::{unix_ms, MS_PER_DAY};
 
 /// Percentile values held in memory per query before falling back to SQLite's
 /// sorter (8 bytes each: 32 MiB). Scanning threads may overshoot it by
@@ -50,15 +49,18 @@ const MAX_GROUPS: usize = 7;
 /// One result row: bucket value (see [`bucket_sql`]), group values, one output per
 /// operation.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ResultRow {
+pub struct ResultRow {
+    /// The bucket (see [`bucket_sql`]).
     pub b: i64,
+    /// Group values, in the plan's group order.
     pub groups: Vec<Option<String>>,
+    /// One output per operation.
     pub out: Vec<Out>,
 }
 
 /// An operation's value in a row.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Out {
+pub enum Out {
     /// `count`.
     Count(i64),
     /// Everything else; `None` when the group has no value in the column.
@@ -67,7 +69,7 @@ pub(crate) enum Out {
 
 /// Length of a fixed step, and the origin its buckets are aligned to (Monday
 /// 1970-01-05 for weeks, the epoch otherwise), both in ms of local time.
-pub(crate) fn fixed_step(step: Step) -> Option<(i64, i64)> {
+pub fn fixed_step(step: Step) -> Option<(i64, i64)> {
     match step {
         Step::Minute => Some((60_000, 0)),
         Step::Hour => Some((3_600_000, 0)),
@@ -82,7 +84,7 @@ fn offset_ms(offset: UtcOffset) -> i64 {
 }
 
 /// Buckets the range touches (an upper bound good enough for the cap).
-pub(crate) fn bucket_count(step: Step, start: i64, end: i64, offset: UtcOffset) -> i64 {
+pub fn bucket_count(step: Step, start: i64, end: i64, offset: UtcOffset) -> i64 {
     match fixed_step(step) {
         Some((s, _)) => (end - start) / s + 2,
         None => month_index(end, offset) - month_index(start, offset) + 1,
@@ -90,7 +92,7 @@ pub(crate) fn bucket_count(step: Step, start: i64, end: i64, offset: UtcOffset) 
 }
 
 /// Months since January 1970 of a local time.
-pub(crate) fn month_index(ms: i64, offset: UtcOffset) -> i64 {
+pub fn month_index(ms: i64, offset: UtcOffset) -> i64 {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .to_offset(offset);
@@ -98,7 +100,7 @@ pub(crate) fn month_index(ms: i64, offset: UtcOffset) -> i64 {
 }
 
 /// Unix ms of local midnight on the first of the month `idx` (months since 1970).
-pub(crate) fn month_start_ms(idx: i64, offset: UtcOffset) -> Option<i64> {
+pub fn month_start_ms(idx: i64, offset: UtcOffset) -> Option<i64> {
     let year = i32::try_from(1970 + idx.div_euclid(12)).ok()?;
     let month = Month::try_from(u8::try_from(idx.rem_euclid(12) + 1).ok()?).ok()?;
     let date = Date::from_calendar_date(year, month, 1).ok()?;
@@ -135,7 +137,7 @@ fn bucket_sql(p: &Plan) -> (String, Vec<(&'static str, i64)>) {
 }
 
 /// Bucket start in unix ms from the bucket value.
-pub(crate) fn bucket_start(p: &Plan, b: i64) -> i64 {
+pub fn bucket_start(p: &Plan, b: i64) -> i64 {
     match p.step {
         None => p.start_ms,
         Some(Step::Month) => month_start_ms(b, p.offset).unwrap_or(p.start_ms),
@@ -162,10 +164,10 @@ fn bind<'a>(params: &'a [(&'static str, Value)]) -> Vec<(&'static str, &'a dyn r
 }
 
 /// The numeric columns the operations read, each once, in first-use order.
-fn columns(p: &Plan) -> Vec<Column> {
+fn columns(p: &Plan) -> Vec<Measure> {
     let mut cols = Vec::new();
     for (_, col, _) in &p.ops {
-        if *col != Column::CallId && !cols.contains(col) {
+        if *col != Measure::CallId && !cols.contains(col) {
             cols.push(*col);
         }
     }
@@ -180,14 +182,14 @@ fn rank(pct: i64, n: i64) -> i64 {
 /// Runs the query: in memory when its percentile values fit `budget`, else through
 /// SQLite's sorter. Rows come in bucket, then group order (NULL first, then bytewise,
 /// as SQLite orders text). `others` are further connections reading the same
-/// snapshot as `conn` (see [`super::db::Snapshot`]); the in-memory path scans with
+/// snapshot as `conn` (see [`crate::pool::Snapshot`]); the in-memory path scans with
 /// one more thread per connection.
-pub(crate) fn execute(
+pub fn execute(
     conn: &Connection,
     others: &mut [Store],
     p: &Plan,
     budget: usize,
-) -> Result<Vec<ResultRow>, ApiError> {
+) -> Result<Vec<ResultRow>, StoreError> {
     match in_memory(conn, others, p, budget)? {
         Some(rows) => Ok(rows),
         None => sorted(conn, p),
@@ -341,7 +343,7 @@ const CHUNKS_PER_THREAD: usize = 8;
 const HELD_FLUSH: usize = 4096;
 
 /// Threads a query's calls are scanned with: one per core, 4 at most.
-pub(crate) fn scan_threads() -> usize {
+pub fn scan_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 4)
@@ -559,7 +561,7 @@ impl Bucketer {
 ///
 /// The range is cut into time chunks that the calling thread and one thread per
 /// connection in `others` (each in a read transaction on the same snapshot as
-/// `conn`, see [`super::db::Snapshot`]) scan side by side, each into its own groups;
+/// `conn`, see [`crate::pool::Snapshot`]) scan side by side, each into its own groups;
 /// the groups are then merged. Counts, sums, minima and maxima merge exactly (sums
 /// keep their compensation); percentile values are concatenated, so the ranks are
 /// picked from all of a group's values as if one thread had read them.
@@ -568,7 +570,7 @@ fn in_memory(
     others: &mut [Store],
     p: &Plan,
     budget: usize,
-) -> Result<Option<Vec<ResultRow>>, ApiError> {
+) -> Result<Option<Vec<ResultRow>>, StoreError> {
     let cols = columns(p);
     let wants_values: Vec<bool> = cols
         .iter()
@@ -615,7 +617,7 @@ fn in_memory(
         budget,
         stop: AtomicBool::new(false),
     };
-    let results: Vec<Result<Part, ApiError>> = std::thread::scope(|threads| {
+    let results: Vec<Result<Part, StoreError>> = std::thread::scope(|threads| {
         let handles: Vec<_> = others
             .iter_mut()
             .map(|store| {
@@ -626,7 +628,7 @@ fn in_memory(
         let mut results = vec![scan.run(conn)];
         for h in handles {
             results.push(h.join().unwrap_or_else(|_| {
-                Err(ApiError::Internal(
+                Err(StoreError::Internal(
                     "an aggregate scan thread panicked".into(),
                 ))
             }));
@@ -671,7 +673,7 @@ fn in_memory(
             .ops
             .iter()
             .map(|(op, col, _)| {
-                if *col == Column::CallId {
+                if *col == Measure::CallId {
                     return Out::Count(acc.rows);
                 }
                 let ci = cols.iter().position(|c| c == col).unwrap_or(0);
@@ -722,7 +724,7 @@ fn in_memory(
 impl Scan<'_> {
     /// One thread's share of the scan; stops the others when it fails or exceeds the
     /// budget.
-    fn run(&self, conn: &Connection) -> Result<Part, ApiError> {
+    fn run(&self, conn: &Connection) -> Result<Part, StoreError> {
         let out = self.chunks_on(conn);
         if !matches!(out, Ok(Part::Done(_))) {
             self.stop.store(true, Ordering::Relaxed);
@@ -735,7 +737,7 @@ impl Scan<'_> {
         self.held.fetch_add(n, Ordering::Relaxed).saturating_add(n) > self.budget
     }
 
-    fn chunks_on(&self, conn: &Connection) -> Result<Part, ApiError> {
+    fn chunks_on(&self, conn: &Connection) -> Result<Part, StoreError> {
         let p = self.p;
         let ng = p.groups.len().min(MAX_GROUPS);
         let first = self.first;
@@ -889,7 +891,7 @@ fn read_key(row: &rusqlite::Row<'_>, n_groups: usize) -> rusqlite::Result<Key> {
 }
 
 /// The bounded-memory path: SQL aggregates, then SQLite-sorted percentile passes.
-fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, ApiError> {
+fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, StoreError> {
     let (bucket, _) = bucket_sql(p);
     let group_cols: Vec<&str> = p.groups.iter().map(|g| g.name()).collect();
     let mut order = vec!["b".to_string()];
@@ -902,7 +904,7 @@ fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, ApiError> {
         .map(|(op, col, _)| {
             let c = col.sql();
             match (op, col) {
-                (OpKind::Count, Column::CallId) => ", COUNT(*)".to_string(),
+                (OpKind::Count, Measure::CallId) => ", COUNT(*)".to_string(),
                 (OpKind::Count, _) => format!(", COUNT({c})"),
                 (OpKind::Sum, _) => format!(", SUM({c})"),
                 (OpKind::Avg, _) => format!(", AVG({c})"),
@@ -958,7 +960,7 @@ fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, ApiError> {
         }
     }
 
-    let mut pct_columns: Vec<Column> = Vec::new();
+    let mut pct_columns: Vec<Measure> = Vec::new();
     for (op, col, _) in &p.ops {
         if op.percentile().is_some() && !pct_columns.contains(col) {
             pct_columns.push(*col);
@@ -1022,8 +1024,8 @@ fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, ApiError> {
         .collect())
 }
 
-fn too_many_rows(p: &Plan) -> ApiError {
-    ApiError::bad_request(format!(
+fn too_many_rows(p: &Plan) -> StoreError {
+    StoreError::TooLarge(format!(
         "query {:?} has more than {MAX_ROWS} result rows; use a larger step, a shorter \
          range or fewer groupBy columns",
         p.name
@@ -1033,8 +1035,8 @@ fn too_many_rows(p: &Plan) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::query::GroupBy;
-    use crate::record::{CallRecord, CallStatus, Direction, QualityRecord};
+    use crate::plan::GroupBy;
+    use vqprobe_engine::record::{CallRecord, CallStatus, CallSummary, Direction, QualityRecord};
     use crate::store::Store;
 
     /// Both paths, on the same calls, give the same rows, and so does the in-memory
@@ -1044,8 +1046,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let mut store = Store::open(&path).unwrap();
-        crate::api::schema::prepare_store(&mut store).unwrap();
-        let mut calls = Vec::new();
+                let mut calls = Vec::new();
         let mut x: u64 = 7;
         for i in 0..600u64 {
             x = x
@@ -1054,52 +1055,54 @@ mod tests {
             let r = (x >> 33) % 1000;
             let mos = (r % 7 != 0).then_some(1.0 + (r as f64) * 0.0035);
             calls.push(CallRecord {
-                call_id: format!("c{i}"),
-                sip_call_id: None,
-                agent_id: (r % 5 != 0).then(|| format!("a{}", r % 3)),
-                from_number: None,
-                to_number: None,
-                mno: ["X", "Y", "Z"][(r % 3) as usize].into(),
-                country: None,
-                direction: if r % 2 == 0 {
-                    Direction::Inbound
-                } else {
-                    Direction::Outbound
+                call: CallSummary {
+                    call_id: format!("c{i}"),
+                    sip_call_id: None,
+                    agent_id: (r % 5 != 0).then(|| format!("a{}", r % 3)),
+                    from_number: None,
+                    to_number: None,
+                    mno: ["X", "Y", "Z"][(r % 3) as usize].into(),
+                    country: None,
+                    direction: if r % 2 == 0 {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    },
+                    status: CallStatus::Completed,
+                    ended_reason: None,
+                    // From 1969-12-07 on, half a second off the hour: buckets before 1970
+                    // must be floored the same way in SQL and in Rust.
+                    created_at: vqprobe_engine::record::rfc3339(
+                        ((i as i64 - 300) * 7_200_000 - 500) * 1_000_000,
+                    ),
+                    ended_at: None,
+                    duration_seconds: (r % 100) as f64,
+                    codec: None,
+                    one_way_audio: false,
+                    quality_mos: mos,
+                    quality: QualityRecord {
+                        mos,
+                        jitter_ms: (r % 11 != 0).then(|| (r % 37) as f64 / 3.0),
+                        ..QualityRecord::default()
+                    },
+                    resolution: None,
+                    classified_at: None,
+                    recording_url: None,
                 },
-                status: CallStatus::Completed,
-                ended_reason: None,
-                // From 1969-12-07 on, half a second off the hour: buckets before 1970
-                // must be floored the same way in SQL and in Rust.
-                created_at: crate::record::rfc3339(
-                    ((i as i64 - 300) * 7_200_000 - 500) * 1_000_000,
-                ),
-                ended_at: None,
-                duration_seconds: (r % 100) as f64,
-                codec: None,
-                one_way_audio: false,
-                quality_mos: mos,
-                quality: QualityRecord {
-                    mos,
-                    jitter_ms: (r % 11 != 0).then(|| (r % 37) as f64 / 3.0),
-                    ..QualityRecord::default()
-                },
-                resolution: None,
-                classified_at: None,
-                recording_url: None,
                 streams: Vec::new(),
             });
         }
         store.upsert_calls(&calls).unwrap();
         let ops = vec![
-            (OpKind::Count, Column::CallId, "n".to_string()),
-            (OpKind::Count, Column::Mos, "nm".to_string()),
-            (OpKind::Sum, Column::DurationSeconds, "s".to_string()),
-            (OpKind::Avg, Column::Mos, "a".to_string()),
-            (OpKind::Min, Column::JitterMs, "mi".to_string()),
-            (OpKind::Max, Column::Mos, "ma".to_string()),
-            (OpKind::P50, Column::Mos, "p50".to_string()),
-            (OpKind::P99, Column::JitterMs, "p99".to_string()),
-            (OpKind::P90, Column::RttMs, "p90rtt".to_string()),
+            (OpKind::Count, Measure::CallId, "n".to_string()),
+            (OpKind::Count, Measure::Mos, "nm".to_string()),
+            (OpKind::Sum, Measure::DurationSeconds, "s".to_string()),
+            (OpKind::Avg, Measure::Mos, "a".to_string()),
+            (OpKind::Min, Measure::JitterMs, "mi".to_string()),
+            (OpKind::Max, Measure::Mos, "ma".to_string()),
+            (OpKind::P50, Measure::Mos, "p50".to_string()),
+            (OpKind::P99, Measure::JitterMs, "p99".to_string()),
+            (OpKind::P90, Measure::RttMs, "p90rtt".to_string()),
         ];
         let plans = [
             (vec![], None, 0),
@@ -1131,7 +1134,7 @@ mod tests {
         let mut readers: Vec<Store> = (0..4)
             .map(|_| Store::open_readonly(&path).unwrap())
             .collect();
-        let mut snap = crate::api::db::Snapshot::begin(&mut readers).unwrap();
+        let mut snap = crate::pool::Snapshot::begin(&mut readers).unwrap();
         let (conn, others) = snap.connections();
         assert_eq!(others.len(), 3);
         for (groups, step, off) in plans {

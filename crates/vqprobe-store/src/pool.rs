@@ -1,4 +1,4 @@
-//! Database access for handlers: a small pool of read-only connections (WAL lets them
+//! Database access for readers (the API's handlers): a small pool of read-only connections (WAL lets them
 //! read while the daemon writes) and one read-write connection for the rare write, all
 //! used from tokio's blocking threads so SQLite never stalls the async workers. A
 //! query scanned by several threads takes several readers at once and pins them to
@@ -9,17 +9,16 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
 
+use crate::error::StoreError;
+use crate::schema::calls_version;
 use crate::store::Store;
-
-use super::error::ApiError;
-use super::schema::calls_version;
 
 /// Idle read connections kept for reuse; more can be open at once (one per blocking
 /// task), the surplus is closed when returned.
 const MAX_IDLE: usize = 8;
 
 /// Connections to the call store.
-pub(crate) struct Db {
+pub struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<Store>>,
     writer: Mutex<Option<Store>>,
@@ -30,10 +29,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Db {
+impl Pool {
     /// Pool for the database at `path` (nothing is opened yet).
-    pub(crate) fn new(path: PathBuf) -> Db {
-        Db {
+    pub fn new(path: PathBuf) -> Pool {
+        Pool {
             path,
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
@@ -41,20 +40,20 @@ impl Db {
     }
 
     /// Runs `f` on a read-only connection, on the calling (blocking) thread.
-    pub(crate) fn read_blocking<R>(
+    pub fn read_blocking<R>(
         &self,
-        f: impl FnOnce(&Store) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
+        f: impl FnOnce(&Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         self.read_many(1, |stores| f(&stores[0]))
     }
 
     /// Runs `f` on `n` (at least one) read-only connections at once, on the calling
     /// (blocking) thread: a query split over threads needs one connection per thread.
-    pub(crate) fn read_many<R>(
+    pub fn read_many<R>(
         &self,
         n: usize,
-        f: impl FnOnce(&mut [Store]) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
+        f: impl FnOnce(&mut [Store]) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let n = n.max(1);
         let mut stores = {
             let mut idle = lock(&self.idle);
@@ -77,16 +76,16 @@ impl Db {
 
     /// Runs `f` on the read-write connection (opened on first use), on the calling
     /// (blocking) thread. Writes are serialised here and by SQLite's write lock.
-    pub(crate) fn write_blocking<R>(
+    pub fn write_blocking<R>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let mut guard = lock(&self.writer);
         if guard.is_none() {
             *guard = Some(Store::open(&self.path)?);
         }
         let Some(store) = guard.as_mut() else {
-            return Err(ApiError::Internal("writer connection vanished".into()));
+            return Err(StoreError::Internal("writer connection vanished".into()));
         };
         let out = f(store);
         if out.is_err() {
@@ -99,9 +98,9 @@ impl Db {
 /// Bytes of the database file a reader maps into memory instead of copying pages
 /// through `read()` into its own cache: scans of a covering index then cost no
 /// system calls, and the pages are the kernel's cached ones, shared by every reader.
-pub(crate) const READER_MMAP_BYTES: i64 = 1 << 30;
+pub const READER_MMAP_BYTES: i64 = 1 << 30;
 
-fn open_reader(path: &std::path::Path) -> Result<Store, ApiError> {
+fn open_reader(path: &std::path::Path) -> Result<Store, StoreError> {
     let store = Store::open_readonly(path)?;
     store
         .conn()
@@ -125,16 +124,16 @@ const PIN_ATTEMPTS: usize = 3;
 /// that lands in the microseconds between makes it try again; after
 /// [`PIN_ATTEMPTS`] the other connections are left out, which is slower but as
 /// exact.
-pub(crate) struct Snapshot<'a> {
+pub struct Snapshot<'a> {
     first: &'a Store,
     others: &'a mut [Store],
 }
 
 impl<'a> Snapshot<'a> {
     /// Begins the read transactions on `stores` (at least one).
-    pub(crate) fn begin(stores: &'a mut [Store]) -> Result<Snapshot<'a>, ApiError> {
+    pub fn begin(stores: &'a mut [Store]) -> Result<Snapshot<'a>, StoreError> {
         let Some((first, others)) = stores.split_first_mut() else {
-            return Err(ApiError::Internal("no database connection".into()));
+            return Err(StoreError::Internal("no database connection".into()));
         };
         let mut snap = Snapshot { first, others };
         for _ in 0..PIN_ATTEMPTS {
@@ -163,7 +162,7 @@ impl<'a> Snapshot<'a> {
 
     /// The first connection, and the others that read the same calls (none when they
     /// could not be pinned).
-    pub(crate) fn connections(&mut self) -> (&Connection, &mut [Store]) {
+    pub fn connections(&mut self) -> (&Connection, &mut [Store]) {
         (self.first.conn(), self.others)
     }
 
@@ -185,24 +184,12 @@ impl Drop for Snapshot<'_> {
 }
 
 /// Begins a read transaction and starts its snapshot by reading `calls_version`.
-fn begin_read(conn: &Connection) -> Result<Option<i64>, ApiError> {
+fn begin_read(conn: &Connection) -> Result<Option<i64>, StoreError> {
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
     }
     conn.execute_batch("BEGIN")?;
     Ok(calls_version(conn)?)
-}
-
-/// Runs blocking database work off the async threads.
-pub(crate) async fn blocking<R, F>(f: F) -> Result<R, ApiError>
-where
-    F: FnOnce() -> Result<R, ApiError> + Send + 'static,
-    R: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(out) => out,
-        Err(e) => Err(ApiError::Internal(format!("database task failed: {e}"))),
-    }
 }
 
 #[cfg(test)]
@@ -221,8 +208,7 @@ mod tests {
     fn snapshot_pins_every_connection_or_goes_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let mut writer = Store::open(&path).unwrap();
-        crate::api::schema::prepare_store(&mut writer).unwrap();
+        let writer = Store::open(&path).unwrap();
         let insert = |id: &str| {
             writer
                 .conn()
@@ -235,7 +221,7 @@ mod tests {
                 .unwrap();
         };
         insert("a");
-        let db = Db::new(path);
+        let db = Pool::new(path);
         db.read_many(3, |stores| {
             let mut snap = Snapshot::begin(stores)?;
             insert("b");

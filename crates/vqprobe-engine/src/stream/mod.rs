@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::codec::MediaKind;
 use crate::media::{self, PayloadMap, PtInfo};
-use crate::rtp::RtpHeader;
+use vqprobe_wire::rtp::RtpHeader;
+use vqprobe_wire::{Pt, Ssrc};
 use jitter::{RfcJitter, TsharkStats};
 use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use seq::{SeqOutcome, SeqTracker};
@@ -36,7 +37,7 @@ pub struct StreamKey {
     /// Receiver.
     pub dst: SocketAddr,
     /// Synchronisation source.
-    pub ssrc: u32,
+    pub ssrc: Ssrc,
 }
 
 /// What the far end said about this stream in RTCP report blocks.
@@ -108,12 +109,12 @@ pub struct Stream {
     /// Payload bytes received.
     pub payload_bytes: u64,
     /// Payload type of the first voice (or first) packet.
-    pub main_pt: Option<u8>,
+    pub main_pt: Option<Pt>,
     /// Resolved info for `main_pt`.
     pub main_info: Option<PtInfo>,
     /// Payload type and name of the very first packet (for streams with no voice,
     /// such as a DTMF-only SSRC).
-    pub first_pt: Option<(u8, Option<String>)>,
+    pub first_pt: Option<(Pt, Option<String>)>,
     /// Clock used for RFC jitter and the buffers (0 until known or inferred).
     pub clock: u32,
     /// Packet duration (ms) from consecutive timestamps, or `a=ptime`.
@@ -133,12 +134,12 @@ pub struct Stream {
     /// Playout view: loss runs, buffers, intervals.
     pub playout: Playout,
     payloads: Option<Arc<PayloadMap>>,
-    cached_pt: Option<(u8, PtClock)>,
+    cached_pt: Option<(Pt, PtClock)>,
     buffers: [JitterBuffer; BUFFERS],
     min_transit_ms: Option<f64>,
     ts_ext: i64,
     last_ts: Option<u32>,
-    prev_seq_ts: Option<(u16, u32, i64)>,
+    prev_seq_ts: Option<(vqprobe_wire::SeqNo, u32, i64)>,
     /// Clock inference: (sum of timestamp steps, sum of arrival gaps ns, pairs).
     clock_guess: Option<(u64, i64, u32)>,
 }
@@ -225,7 +226,7 @@ impl Stream {
 
     /// Clock and kind of a payload type; cached because a stream rarely changes PT
     /// and resolving allocates the codec name.
-    fn pt_clock(&mut self, pt: u8) -> PtClock {
+    fn pt_clock(&mut self, pt: Pt) -> PtClock {
         match self.cached_pt {
             Some((p, c)) if p == pt => c,
             _ => {
@@ -248,7 +249,7 @@ impl Stream {
         self.last_ns = self.last_ns.max(arrival_ns);
         let rel_ms = (arrival_ns - self.first_ns) as f64 / 1e6;
         self.tshark
-            .update(rel_ms, h.ts, h.pt, h.marker, info.tshark_clock);
+            .update(rel_ms, h.ts, h.pt.0, h.marker, info.tshark_clock);
 
         if self.first_pt.is_none() {
             let name = media::resolve(h.pt, self.payloads.as_deref()).name;
@@ -263,7 +264,7 @@ impl Stream {
         }
         let is_main = self.main_pt == Some(h.pt);
 
-        let outcome = self.seq.update(h.seq);
+        let outcome = self.seq.update(h.seq.0);
         let ext = match outcome {
             SeqOutcome::Next(e) | SeqOutcome::Late(e) => Some(e),
             SeqOutcome::Restart(e) => {
@@ -331,7 +332,7 @@ impl Stream {
                 // A duplicate: pairing the next packet with it would halve its gap.
                 return;
             }
-            if h.seq == pseq.wrapping_add(1) && !h.marker {
+            if h.seq == pseq.next() && !h.marker {
                 let dts = h.ts.wrapping_sub(pts);
                 if self.clock == 0 && dts < 90_000 {
                     // Sum over many consecutive pairs: one pair's arrival gap is mostly
@@ -390,7 +391,7 @@ impl Stream {
     }
 
     /// Payload type for reports: the voice payload's, else the first packet's.
-    pub fn payload_type(&self) -> Option<u8> {
+    pub fn payload_type(&self) -> Option<Pt> {
         self.main_pt.or(self.first_pt.as_ref().map(|(pt, _)| *pt))
     }
 
@@ -410,16 +411,16 @@ mod tests {
         StreamKey {
             src: "10.0.0.1:4000".parse().expect("addr"),
             dst: "10.0.0.2:5000".parse().expect("addr"),
-            ssrc: 1,
+            ssrc: vqprobe_wire::Ssrc(1),
         }
     }
 
     fn hdr(seq: u16, ts: u32) -> RtpHeader {
         RtpHeader {
-            seq,
+            seq: vqprobe_wire::SeqNo(seq),
             ts,
-            ssrc: 1,
-            pt: 0,
+            ssrc: vqprobe_wire::Ssrc(1),
+            pt: vqprobe_wire::Pt(0),
             marker: false,
             payload_len: 160,
         }

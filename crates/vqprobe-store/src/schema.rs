@@ -1,6 +1,8 @@
-//! What the API adds to the store's schema so that every endpoint answers in
-//! milliseconds at millions of calls: three indexes ([`INDEXES`]) and a daily rollup
-//! table kept exact by triggers.
+//! The database schema, in one place: the versioned migrations that create the tables
+//! (`calls`, `call_streams`), and the derived objects every query relies on — the
+//! query indexes, the daily rollup `api_daily` kept exact by triggers, and the
+//! `calls_version` counter — created or refreshed by [`prepare`] whenever a
+//! read-write connection opens ([`crate::Store::open`]).
 //!
 //! The rollup `api_daily` holds, per UTC day, agent and MNO, the counts and sums the
 //! summary endpoints need. SQLite triggers on `calls` maintain it inside the writer's
@@ -15,14 +17,90 @@
 //! count see the same calls, which is how a query split over several connections
 //! checks that they all read one snapshot.
 //!
-//! Everything here is idempotent and runs once at API start-up over a read-write
-//! connection; a changed [`ROLLUP_VERSION`] rebuilds the rollup from `calls`.
+//! The columns of `calls` are those of [`crate::columns::CALL_COLUMNS`]; a test holds
+//! the migrated table to that list.
 
-use std::path::Path;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use crate::error::StoreError;
 
-use crate::store::{Store, StoreError};
+/// Schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
+/// Never edit one that has shipped: append a new one.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE calls (
+    call_id          TEXT PRIMARY KEY NOT NULL,
+    sip_call_id      TEXT,
+    agent_id         TEXT,
+    from_number      TEXT,
+    to_number        TEXT,
+    mno              TEXT NOT NULL,
+    country          TEXT,
+    direction        TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    ended_reason     TEXT,
+    created_at_ms    INTEGER NOT NULL,
+    created_at       TEXT NOT NULL,
+    ended_at         TEXT,
+    duration_seconds REAL NOT NULL,
+    codec            TEXT,
+    one_way_audio    INTEGER NOT NULL,
+    quality_mos      REAL,
+    mos              REAL,
+    mos_lq           REAL,
+    r_factor         REAL,
+    min_interval_mos REAL,
+    jitter_ms        REAL,
+    loss_ratio       REAL,
+    rtt_ms           REAL,
+    one_way_delay_ms REAL,
+    resolution       TEXT,
+    classified_at    TEXT,
+    recording_url    TEXT
+);
+CREATE INDEX calls_created ON calls (created_at_ms);
+CREATE INDEX calls_agent_created ON calls (agent_id, created_at_ms);
+CREATE INDEX calls_mno_created ON calls (mno, created_at_ms);
+CREATE INDEX calls_status_created ON calls (status, created_at_ms);
+CREATE TABLE call_streams (
+    call_id      TEXT PRIMARY KEY NOT NULL
+                 REFERENCES calls (call_id) ON DELETE CASCADE,
+    streams_json TEXT NOT NULL
+);
+"#];
+
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction so a crash
+/// mid-migration leaves the previous version intact.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read inside the write transaction: two processes opening a fresh file at once
+        // must not both run the same migration.
+        let version = user_version(&tx)?;
+        if version > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported,
+            });
+        }
+        let Some(step) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            return Ok(());
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
 
 /// Bump when the rollup's columns or the triggers' arithmetic change.
 pub const ROLLUP_VERSION: i64 = 1;
@@ -31,7 +109,7 @@ pub const ROLLUP_VERSION: i64 = 1;
 /// dissatisfied" starts at R = 60, MOS ≈ 3.1).
 pub const POOR_MOS: f64 = 3.1;
 
-/// Indexes the API relies on, beyond the store's own:
+/// Query indexes, beyond the time/agent/MNO/status ones of the first migration:
 /// - `api_calls_mno_mos`, `api_calls_agent_mos` — `(group, quality_mos, created_at_ms)`:
 ///   walk one MNO's or agent's calls in MOS order, for an exact p10 without sorting
 ///   the group, and count MOS-filtered lists of one agent or MNO.
@@ -270,19 +348,11 @@ fn rebuild() -> String {
     )
 }
 
-/// Creates (or migrates) the database, then the API's indexes, rollup and triggers,
-/// in one IMMEDIATE transaction so no write slips between a rebuild and its
-/// triggers. Returns whether the rollup was rebuilt.
-pub fn prepare(path: &Path) -> Result<bool, StoreError> {
-    let mut store = Store::open(path)?;
-    prepare_store(&mut store)
-}
-
-/// [`prepare`] on an open read-write store.
-pub fn prepare_store(store: &mut Store) -> Result<bool, StoreError> {
-    // `Store` hands out only a shared connection; an IMMEDIATE transaction on it is
-    // still exclusive against other writers, which is what matters here.
-    let conn = store.conn();
+/// Creates (or refreshes) the derived objects — query indexes, the rollup and its
+/// triggers, the version counter — in one IMMEDIATE transaction so no write slips
+/// between a rebuild and its triggers. Idempotent; a changed [`ROLLUP_VERSION`]
+/// rebuilds the rollup from `calls`. Returns whether it was rebuilt.
+pub(crate) fn prepare(conn: &Connection) -> Result<bool, StoreError> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.execute_batch(INDEXES)?;
     tx.execute_batch(TABLES)?;
@@ -311,34 +381,39 @@ pub fn prepare_store(store: &mut Store) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{CallRecord, CallStatus, Direction, QualityRecord, Resolution};
+    use vqprobe_engine::record::{
+        CallRecord, CallStatus, CallSummary, Direction, QualityRecord, Resolution,
+    };
+    use crate::Store;
 
     fn call(id: &str, created: &str, agent: Option<&str>, mos: Option<f64>) -> CallRecord {
         CallRecord {
-            call_id: id.into(),
-            sip_call_id: None,
-            agent_id: agent.map(Into::into),
-            from_number: None,
-            to_number: None,
-            mno: "M".into(),
-            country: None,
-            direction: Direction::Inbound,
-            status: CallStatus::Completed,
-            ended_reason: None,
-            created_at: created.into(),
-            ended_at: None,
-            duration_seconds: 10.0,
-            codec: None,
-            one_way_audio: false,
-            quality_mos: mos,
-            quality: QualityRecord {
-                mos,
-                jitter_ms: Some(2.0),
-                ..QualityRecord::default()
+            call: CallSummary {
+                call_id: id.into(),
+                sip_call_id: None,
+                agent_id: agent.map(Into::into),
+                from_number: None,
+                to_number: None,
+                mno: "M".into(),
+                country: None,
+                direction: Direction::Inbound,
+                status: CallStatus::Completed,
+                ended_reason: None,
+                created_at: created.into(),
+                ended_at: None,
+                duration_seconds: 10.0,
+                codec: None,
+                one_way_audio: false,
+                quality_mos: mos,
+                quality: QualityRecord {
+                    mos,
+                    jitter_ms: Some(2.0),
+                    ..QualityRecord::default()
+                },
+                resolution: None,
+                classified_at: None,
+                recording_url: None,
             },
-            resolution: None,
-            classified_at: None,
-            recording_url: None,
             streams: Vec::new(),
         }
     }
@@ -379,12 +454,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let mut store = Store::open(&path).unwrap();
-        // Rows before the rollup exists are picked up by the initial rebuild.
+        // Rows the rollup does not hold (an older build's) are picked up by a rebuild.
         store
             .upsert_calls(&[call("a", "1970-01-01T10:00:00Z", Some("x"), Some(4.0))])
             .unwrap();
-        assert!(prepare_store(&mut store).unwrap());
-        assert!(!prepare_store(&mut store).unwrap());
+        store
+            .conn()
+            .execute_batch("DELETE FROM api_daily; DELETE FROM api_meta WHERE key = 'rollup_version'")
+            .unwrap();
+        assert!(prepare(store.conn()).unwrap());
+        assert!(!prepare(store.conn()).unwrap());
         store
             .upsert_calls(&[
                 call("b", "1970-01-01T11:00:00Z", Some("x"), Some(3.0)),
@@ -395,17 +474,17 @@ mod tests {
         // A later record of the same call on the same day, agent and MNO updates
         // the rollup row in place...
         let mut a2 = call("a", "1970-01-01T10:00:00Z", Some("x"), Some(4.0));
-        a2.duration_seconds = 10.0;
+        a2.call.duration_seconds = 10.0;
         store.upsert_calls(&[a2.clone()]).unwrap();
-        a2.quality_mos = Some(4.5);
-        a2.status = CallStatus::Failed;
+        a2.call.quality_mos = Some(4.5);
+        a2.call.status = CallStatus::Failed;
         store.upsert_calls(&[a2.clone()]).unwrap();
-        a2.quality_mos = Some(4.0);
-        a2.status = CallStatus::Completed;
+        a2.call.quality_mos = Some(4.0);
+        a2.call.status = CallStatus::Completed;
         store.upsert_calls(&[a2]).unwrap();
         // ...one whose day or agent changed moves the contribution.
         let mut b2 = call("b", "1970-01-02T11:00:00Z", Some("y"), Some(4.25));
-        b2.status = CallStatus::Failed;
+        b2.call.status = CallStatus::Failed;
         store.upsert_calls(&[b2]).unwrap();
         store
             .set_resolution("a", Resolution::Resolved, "1970-01-03T00:00:00Z")
@@ -416,7 +495,7 @@ mod tests {
         store.delete_older_than(0).unwrap();
         let by_trigger = rollup(&store);
         store.conn().execute("DELETE FROM api_meta", []).unwrap();
-        assert!(prepare_store(&mut store).unwrap());
+        assert!(prepare(store.conn()).unwrap());
         assert_eq!(by_trigger, rollup(&store));
         assert_eq!(
             by_trigger,
@@ -434,7 +513,6 @@ mod tests {
     fn calls_version_counts_every_change() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        assert!(prepare_store(&mut store).unwrap());
         let version = |s: &Store| calls_version(s.conn()).unwrap().unwrap();
         let mut seen = vec![version(&store)];
         store
@@ -442,7 +520,7 @@ mod tests {
             .unwrap();
         seen.push(version(&store));
         let mut a = call("a", "1970-01-01T10:00:00Z", Some("x"), Some(4.0));
-        a.codec = Some("PCMA".into());
+        a.call.codec = Some("PCMA".into());
         store.upsert_calls(&[a]).unwrap();
         seen.push(version(&store));
         store
@@ -451,13 +529,13 @@ mod tests {
         seen.push(version(&store));
         assert_eq!(
             store
-                .delete_older_than(1_000 * crate::api::params::MS_PER_DAY)
+                .delete_older_than(1_000 * crate::time::MS_PER_DAY)
                 .unwrap(),
             1
         );
         seen.push(version(&store));
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
-        assert!(!prepare_store(&mut store).unwrap());
+        assert!(!prepare(store.conn()).unwrap());
         assert_eq!(version(&store), seen[seen.len() - 1]);
     }
 }
