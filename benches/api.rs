@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vqprobe::api::{self, ApiState, KeySet};
-use vqprobe::record::{rfc3339, CallRecord, CallStatus, Direction, EndedReason, QualityRecord};
+use vqprobe::engine::record::{
+    rfc3339, CallRecord, CallStatus, CallSummary, Direction, EndedReason, QualityRecord,
+};
 use vqprobe::store::Store;
 
 const DAY_MS: i64 = 86_400_000;
@@ -119,9 +121,9 @@ fn synthetic(i: usize, n: usize, now_ms: i64, rng: &mut Rng) -> CallRecord {
     };
     let resolution = (status == CallStatus::Completed && rng.unit() < 0.6).then(|| {
         if rng.unit() < 0.8 {
-            vqprobe::record::Resolution::Resolved
+            vqprobe::engine::record::Resolution::Resolved
         } else {
-            vqprobe::record::Resolution::Unresolved
+            vqprobe::engine::record::Resolution::Unresolved
         }
     });
     let direction = if i % 3 == 0 {
@@ -130,41 +132,43 @@ fn synthetic(i: usize, n: usize, now_ms: i64, rng: &mut Rng) -> CallRecord {
         Direction::Inbound
     };
     CallRecord {
-        call_id: format!("bench-{i:07}@sbc.example.net"),
-        sip_call_id: Some(format!("bench-{i:07}@sbc.example.net")),
-        agent_id: Some(format!("agent-{agent:02}")),
-        from_number: Some(format!("+4477009{:05}", i % 100_000)),
-        to_number: Some(format!("+4420794{:05}", (i * 7) % 100_000)),
-        mno: MNOS.get(mno_i).unwrap_or(&"unknown").to_string(),
-        country: Some("GB".into()),
-        direction,
-        status,
-        ended_reason: match status {
-            CallStatus::Completed => Some(EndedReason::Bye),
-            CallStatus::Failed => Some(EndedReason::Error),
-            CallStatus::Abandoned => Some(EndedReason::Cancel),
-            CallStatus::InProgress => None,
+        call: CallSummary {
+            call_id: format!("bench-{i:07}@sbc.example.net"),
+            sip_call_id: Some(format!("bench-{i:07}@sbc.example.net")),
+            agent_id: Some(format!("agent-{agent:02}")),
+            from_number: Some(format!("+4477009{:05}", i % 100_000)),
+            to_number: Some(format!("+4420794{:05}", (i * 7) % 100_000)),
+            mno: MNOS.get(mno_i).unwrap_or(&"unknown").to_string(),
+            country: Some("GB".into()),
+            direction,
+            status,
+            ended_reason: match status {
+                CallStatus::Completed => Some(EndedReason::Bye),
+                CallStatus::Failed => Some(EndedReason::Error),
+                CallStatus::Abandoned => Some(EndedReason::Cancel),
+                CallStatus::InProgress => None,
+            },
+            created_at: rfc3339(created * 1_000_000),
+            ended_at: (status != CallStatus::InProgress)
+                .then(|| rfc3339((created + (duration * 1000.0) as i64 + 1500) * 1_000_000)),
+            duration_seconds: duration,
+            codec: Some(CODECS[i % CODECS.len()].into()),
+            one_way_audio: false,
+            quality_mos: mos,
+            quality: QualityRecord {
+                mos,
+                mos_lq: mos.map(|m| (m + 0.1).min(4.5)),
+                r_factor: mos.map(|m| round3(20.0 * m)),
+                min_interval_mos: mos.map(|m| (m - 0.3).max(1.0)),
+                jitter_ms: jitter,
+                loss_ratio: loss,
+                rtt_ms: rtt,
+                one_way_delay_ms: rtt.map(|r| r / 2.0),
+            },
+            resolution,
+            classified_at: resolution.map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
+            recording_url: None,
         },
-        created_at: rfc3339(created * 1_000_000),
-        ended_at: (status != CallStatus::InProgress)
-            .then(|| rfc3339((created + (duration * 1000.0) as i64 + 1500) * 1_000_000)),
-        duration_seconds: duration,
-        codec: Some(CODECS[i % CODECS.len()].into()),
-        one_way_audio: false,
-        quality_mos: mos,
-        quality: QualityRecord {
-            mos,
-            mos_lq: mos.map(|m| (m + 0.1).min(4.5)),
-            r_factor: mos.map(|m| round3(20.0 * m)),
-            min_interval_mos: mos.map(|m| (m - 0.3).max(1.0)),
-            jitter_ms: jitter,
-            loss_ratio: loss,
-            rtt_ms: rtt,
-            one_way_delay_ms: rtt.map(|r| r / 2.0),
-        },
-        resolution,
-        classified_at: resolution.map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
-        recording_url: None,
         streams: Vec::new(),
     }
 }
@@ -248,9 +252,7 @@ fn main() {
         ApiState {
             db_path: db.clone(),
             keys: KeySet::new(&[], [KEY]).expect("keys"),
-            metrics: Some(metrics),
-            runtime: None,
-            push: None,
+            probe: Some(Arc::new(BenchProbe(metrics))),
             metrics_require_auth: false,
         },
     )
@@ -486,4 +488,24 @@ fn main() {
         );
     }
     handle.shutdown().expect("shutdown");
+}
+
+/// The process behind the API in the bench: metrics only.
+struct BenchProbe(Arc<vqprobe::metrics::Metrics>);
+
+impl api::Probe for BenchProbe {
+    fn metrics_text(&self) -> Option<String> {
+        Some(self.0.render(None))
+    }
+
+    fn stopping(&self) -> bool {
+        false
+    }
+
+    fn push(
+        &self,
+        _call: vqprobe::engine::push::PushedCall,
+    ) -> Result<(), vqprobe::engine::push::PushError> {
+        Err(vqprobe::engine::push::PushError::Unavailable)
+    }
 }

@@ -4,7 +4,7 @@
 //! PCMU streams (20 ms, 160-byte payload), arrival jitter of up to ±2 ms and 0.5 % loss,
 //! in arrival order. Two benchmarks:
 //!
-//! - `decode`: `vqprobe::decode::decode` alone (L2–L4 down to the UDP payload);
+//! - `decode`: `vqprobe::wire::decode::decode` alone (L2–L4 down to the UDP payload);
 //! - `engine_on_frame`: `Engine::on_frame` over the whole set into a fresh engine
 //!   (decode, flow classification, RTP parse, per-stream RFC 3550 / tshark metrics,
 //!   jitter-buffer simulation, call assembly and the once-a-second tick).
@@ -14,8 +14,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
-use vqprobe::decode::{self, LinkType};
-use vqprobe::engine::{Engine, EngineConfig};
+use vqprobe::engine::engine::{Engine, EngineConfig};
+use vqprobe::wire::decode::{self, LinkType};
 
 const FRAMES: usize = 20_000;
 const STREAMS: u32 = 50;
@@ -139,8 +139,8 @@ fn per_packet(c: &mut Criterion) {
             other => panic!("bench frame does not decode to a segment: {other:?}"),
         }
     }
-    let mno = Arc::new(vqprobe::mno::MnoTable::embedded());
-    let cfg = EngineConfig::new(vqprobe::analyze::default_call_config(mno));
+    let mno = Arc::new(vqprobe::engine::mno::MnoTable::embedded());
+    let cfg = EngineConfig::new(vqprobe::engine::calls::CallConfig::with_mno(mno));
     // ... and the engine must take them for RTP.
     {
         let mut engine = Engine::new(cfg.clone());

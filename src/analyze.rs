@@ -1,15 +1,14 @@
 //! Offline analysis: a whole capture file through the engine, into one document.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::batch::RawBatch;
-use crate::calls::CallConfig;
 use crate::capture::{CaptureError, OfflineCapture};
-use crate::engine::{Counters, Engine, EngineConfig};
-use crate::record::{self, CallRecord, EndedReason};
+use vqprobe_engine::calls::CallConfig;
+use vqprobe_engine::engine::{Counters, Engine, EngineConfig};
+use vqprobe_engine::record::{self, CallRecord, EndedReason};
 
 /// Frames per batch between the reader and the engine.
 const BATCH: usize = 1024;
@@ -122,14 +121,4 @@ pub fn analyze_file(
         },
         damage,
     ))
-}
-
-/// Convenience for tests and benches: default call settings with an MNO table.
-pub fn default_call_config(mno: Arc<crate::mno::MnoTable>) -> CallConfig {
-    CallConfig {
-        agent_header: "X-Agent-Id".to_string(),
-        local_nets: Vec::new(),
-        mno,
-        codecs: Arc::new(crate::codec::CodecTable::default()),
-    }
 }

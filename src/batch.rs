@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use crate::decode::{self, DecodeError, Decoded, LinkType, Segment, Transport};
+use vqprobe_wire::decode::{self, DecodeError, Decoded, LinkType, Segment, Transport};
 
 /// What one frame decoded to, with its payload as a range of the batch arena.
 #[derive(Debug, Clone, Copy)]

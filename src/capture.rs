@@ -5,7 +5,7 @@ use std::path::Path;
 
 use pcap::{Capture, Offline, Precision};
 
-use crate::decode::LinkType;
+use vqprobe_wire::decode::LinkType;
 
 /// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -11,19 +11,18 @@ use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::{bounded, Sender};
 
 use crate::batch::Batch;
-use crate::calls::CallConfig;
 use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
-use crate::codec::{CodecOverride, CodecTable};
 use crate::config::{Config, JitterBufferSetting};
-use crate::engine::{Engine, EngineConfig};
 use crate::metrics::Metrics;
-use crate::mno::MnoTable;
-use crate::pipeline::{
-    self, Dispatcher, RouteTable, SourceStats, WorkerMsg, WorkerSettings, WorkerSnapshot,
-};
-use crate::push::{PushError, PushedCall};
-use crate::record::CallRecord;
-use crate::store::{StoreWriter, WriterMsg};
+use crate::pipeline::{self, Dispatcher, RouteTable, WorkerMsg, WorkerSettings};
+use crate::runtime::{Runtime, SourceStats, WorkerSnapshot};
+use vqprobe_engine::calls::CallConfig;
+use vqprobe_engine::codec::{CodecOverride, CodecTable};
+use vqprobe_engine::engine::{Engine, EngineConfig};
+use vqprobe_engine::mno::MnoTable;
+use vqprobe_engine::push::{PushError, PushedCall};
+use vqprobe_engine::record::CallRecord;
+use vqprobe_store::{StoreWriter, WriterMsg};
 
 /// A capture file fed through the live path instead of an interface.
 #[derive(Debug, Clone)]
@@ -37,43 +36,6 @@ pub struct Replay {
     pub rebase_time: bool,
 }
 
-/// Everything the running daemon shares with its observers (metrics, API, health).
-pub struct Runtime {
-    /// Per capture source: its name and counters.
-    pub sources: Vec<(String, Arc<SourceStats>)>,
-    /// Per worker: its latest snapshot.
-    pub workers: Vec<Arc<Mutex<WorkerSnapshot>>>,
-    /// Set when the daemon is stopping.
-    pub stopping: Arc<AtomicBool>,
-}
-
-impl Runtime {
-    /// One line of totals: what was read, dropped (kernel, queue) and recognised.
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        for (name, st) in &self.sources {
-            parts.push(format!(
-                "{name}: {} packets, kernel dropped {}, interface dropped {}, queue dropped {}",
-                st.packets.load(Ordering::Relaxed),
-                st.kernel_dropped.load(Ordering::Relaxed),
-                st.if_dropped.load(Ordering::Relaxed),
-                st.queue_dropped.load(Ordering::Relaxed)
-            ));
-        }
-        let (mut rtp, mut rtcp, mut sip, mut calls) = (0, 0, 0, 0);
-        for w in &self.workers {
-            if let Ok(s) = w.lock() {
-                rtp += s.counters.rtp_packets;
-                rtcp += s.counters.rtcp_packets;
-                sip += s.counters.sip_messages;
-                calls += s.counters.calls;
-            }
-        }
-        parts.push(format!("rtp {rtp}, rtcp {rtcp}, sip {sip}, calls {calls}"));
-        parts.join("; ")
-    }
-}
-
 fn wall_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -81,13 +43,22 @@ fn wall_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// The MNO prefix table: the file's (errors name file and line), or the built-in one.
+pub fn load_mno(path: Option<&std::path::Path>) -> Result<MnoTable> {
+    Ok(match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading MNO prefix table {}", p.display()))?;
+            MnoTable::from_csv_named(&text, p)?
+        }
+        None => MnoTable::embedded(),
+    })
+}
+
 /// Builds the engine's call settings from the config (local networks default to the
 /// host's addresses).
 pub fn call_config(cfg: &Config) -> Result<CallConfig> {
-    let mno = match &cfg.calls.mno_prefixes {
-        Some(p) => MnoTable::load(p).with_context(|| format!("loading {}", p.display()))?,
-        None => MnoTable::embedded(),
-    };
+    let mno = load_mno(cfg.calls.mno_prefixes.as_deref())?;
     let overrides = cfg.quality.codecs.iter().map(|(k, v)| {
         (
             k.clone(),
@@ -129,7 +100,7 @@ fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
 pub struct Daemon {
     runtime: Arc<Runtime>,
     metrics: Arc<Metrics>,
-    push: Arc<crate::api::PushFn>,
+    probe: Arc<DaemonProbe>,
     stop_capture: Arc<AtomicBool>,
     capture_threads: Vec<JoinHandle<Result<()>>>,
     worker_txs: Vec<Sender<WorkerMsg>>,
@@ -284,33 +255,21 @@ impl Daemon {
                 }
             }
         }
-        // Pushed metadata goes to its call id's shard, and its media endpoints are
-        // routed there (as SDP's are) so the media meets it.
-        let push: Arc<crate::api::PushFn> = {
-            let (txs, routes) = (worker_txs.clone(), routes.clone());
-            Arc::new(move |call: PushedCall| {
-                call.validate()?;
-                let addrs: Vec<std::net::SocketAddr> =
-                    call.media.iter().map(|m| m.socket()).collect();
-                // Media already running decides the shard; else the call id does.
-                let shard = routes
-                    .shard_holding(&addrs)
-                    .unwrap_or_else(|| pipeline::shard_of_call(&call.call_id, txs.len()));
-                routes.insert(&addrs, shard, wall_ns());
-                let tx = txs.get(shard).ok_or(PushError::Unavailable)?;
-                tx.try_send(WorkerMsg::Push(Box::new(call), wall_ns()))
-                    .map_err(|_| PushError::Unavailable)
-            })
-        };
         let runtime = Arc::new(Runtime {
             sources,
             workers: snapshots,
             stopping: Arc::new(AtomicBool::new(false)),
         });
+        let probe = Arc::new(DaemonProbe {
+            runtime: runtime.clone(),
+            metrics: metrics.clone(),
+            workers: worker_txs.clone(),
+            routes,
+        });
         Ok(Daemon {
             runtime,
             metrics,
-            push,
+            probe,
             stop_capture,
             capture_threads,
             worker_txs,
@@ -334,9 +293,9 @@ impl Daemon {
         self.metrics.clone()
     }
 
-    /// Where the API sends pushed call metadata.
-    pub fn push_fn(&self) -> Arc<crate::api::PushFn> {
-        self.push.clone()
+    /// The daemon as the API sees it: metrics, capture state, pushed metadata.
+    pub fn probe(&self) -> Arc<dyn vqprobe_api::Probe> {
+        self.probe.clone()
     }
 
     /// The time the engines should consider "now": the wall clock live; during a
@@ -407,6 +366,40 @@ impl Daemon {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// What the API reads from and hands to the running daemon.
+struct DaemonProbe {
+    runtime: Arc<Runtime>,
+    metrics: Arc<Metrics>,
+    workers: Vec<Sender<WorkerMsg>>,
+    routes: Arc<RouteTable>,
+}
+
+impl vqprobe_api::Probe for DaemonProbe {
+    fn metrics_text(&self) -> Option<String> {
+        Some(self.metrics.render(Some(&self.runtime)))
+    }
+
+    fn stopping(&self) -> bool {
+        self.runtime.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Pushed metadata goes to its call id's shard, and its media endpoints are routed
+    /// there (as SDP's are) so the media meets it.
+    fn push(&self, call: PushedCall) -> Result<(), PushError> {
+        call.validate()?;
+        let addrs: Vec<std::net::SocketAddr> = call.media.iter().map(|m| m.socket()).collect();
+        // Media already running decides the shard; else the call id does.
+        let shard = self
+            .routes
+            .shard_holding(&addrs)
+            .unwrap_or_else(|| pipeline::shard_of_call(&call.call_id, self.workers.len()));
+        self.routes.insert(&addrs, shard, wall_ns());
+        let tx = self.workers.get(shard).ok_or(PushError::Unavailable)?;
+        tx.try_send(WorkerMsg::Push(Box::new(call), wall_ns()))
+            .map_err(|_| PushError::Unavailable)
     }
 }
 

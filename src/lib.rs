@@ -1,38 +1,27 @@
-//! vqprobe — passive voice-quality probe.
+//! vqprobe — passive voice-quality probe: the binary's library half.
 //!
-//! Data flows one way: [`capture`] (pcap) → [`decode`] (L2–L4) → [`engine`] (flow
-//! classification, [`rtp`], [`rtcp`], [`sip`]/[`sdp`]) → [`stream`] (per-SSRC metrics)
-//! → [`score`] ([`emodel`] with [`codec`] values) → [`calls`] (dialogs and records,
-//! [`mno`] lookup) → [`record`] (JSON shapes) and [`report`] (table view).
-//!
-//! The engine is sans-I/O: it is fed timestamps and bytes and never reads a clock, a
-//! socket or a file, so offline analysis and live capture run the same code.
+//! The crates under `crates/` carry the data flow — `vqprobe-wire` (bytes to typed
+//! packets) → `vqprobe-engine` (the sans-I/O core: streams, calls, E-model, records) →
+//! `vqprobe-store` (SQLite) → `vqprobe-api` (axum). This package is the edge that
+//! does the I/O and wires them together: [`config`], [`capture`] (libpcap),
+//! [`batch`] and [`pipeline`] (capture-side routing, worker threads), [`daemon`]
+//! (`vqprobe run`), [`runtime`] (the live counters the daemon fills and the metrics and
+//! API read), [`metrics`] (Prometheus), [`analyze`] and [`report`] (`vqprobe analyze`).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod analyze;
-pub mod api;
 pub mod batch;
-pub mod calls;
 pub mod capture;
-pub mod codec;
 pub mod config;
 pub mod daemon;
-pub mod decode;
-pub mod emodel;
-pub mod engine;
-pub mod media;
 pub mod metrics;
-pub mod mno;
 pub mod pipeline;
-pub mod push;
-pub mod record;
 pub mod report;
-pub mod rtcp;
-pub mod rtp;
-pub mod score;
-pub mod sdp;
-pub mod sip;
-pub mod store;
-pub mod stream;
+pub mod runtime;
+
+pub use vqprobe_api as api;
+pub use vqprobe_engine as engine;
+pub use vqprobe_store as store;
+pub use vqprobe_wire as wire;

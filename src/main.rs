@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use vqprobe::analyze;
-use vqprobe::codec::{self, CodecTable};
 use vqprobe::config::Config;
-use vqprobe::emodel::{self, G107Params};
-use vqprobe::mno::MnoTable;
+use vqprobe::engine::codec::{self, CodecTable};
+use vqprobe::engine::emodel::{self, G107Params};
+use vqprobe::engine::mno::MnoTable;
 
 #[derive(Parser)]
 #[command(
@@ -190,9 +190,7 @@ fn run_daemon(
         vqprobe::api::ApiState {
             db_path: cfg.store.path.clone(),
             keys,
-            metrics: Some(daemon.metrics()),
-            runtime: Some(daemon.runtime()),
-            push: Some(daemon.push_fn()),
+            probe: Some(daemon.probe()),
             metrics_require_auth: cfg.api.metrics_require_auth,
         },
     );
@@ -230,10 +228,9 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn load_mno(path: Option<&PathBuf>) -> Result<Arc<MnoTable>> {
-    Ok(Arc::new(match path {
-        Some(p) => MnoTable::load(p)?,
-        None => MnoTable::embedded(),
-    }))
+    Ok(Arc::new(vqprobe::daemon::load_mno(
+        path.map(PathBuf::as_path),
+    )?))
 }
 
 fn run_analyze(
@@ -245,7 +242,7 @@ fn run_analyze(
     stats: bool,
 ) -> Result<()> {
     let mno = load_mno(mno_prefixes.as_ref())?;
-    let mut cfg = analyze::default_call_config(mno);
+    let mut cfg = vqprobe::engine::calls::CallConfig::with_mno(mno);
     cfg.local_nets = local_net;
     cfg.agent_header = agent_header;
     let started = Instant::now();

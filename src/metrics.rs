@@ -18,8 +18,8 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::daemon::Runtime;
-use crate::record::{CallRecord, CallStatus};
+use crate::runtime::Runtime;
+use vqprobe_engine::record::{CallRecord, CallStatus};
 
 /// MOS buckets: dense around the thresholds NOC engineers use (3.1 "poor", 3.6–3.8
 /// "fair", 4.0+ "good", 4.4 is about the best narrowband G.711 gets).
@@ -285,27 +285,27 @@ impl Metrics {
     /// and loss, and its round trip. Interim (`in_progress`) records are ignored, since
     /// counting them would count a call once per interim update.
     pub fn observe_call(&self, rec: &CallRecord) {
-        if rec.status == CallStatus::InProgress {
+        if rec.call.status == CallStatus::InProgress {
             return;
         }
         let (mno, agent) = {
             let mut caps = lock(&self.caps);
             // An empty value would read as "label absent" in PromQL.
-            let mno = caps.mno.admit(if rec.mno.is_empty() {
+            let mno = caps.mno.admit(if rec.call.mno.is_empty() {
                 "unknown"
             } else {
-                &rec.mno
+                &rec.call.mno
             });
-            let agent = match rec.agent_id.as_deref() {
+            let agent = match rec.call.agent_id.as_deref() {
                 Some(a) if !a.is_empty() => caps.agent.admit(a),
                 _ => NO_AGENT_LABEL.to_string(),
             };
             (mno, agent)
         };
         self.calls
-            .with_label_values(&[mno.as_str(), agent.as_str(), rec.status.as_str()])
+            .with_label_values(&[mno.as_str(), agent.as_str(), rec.call.status.as_str()])
             .inc();
-        if let Some(mos) = rec.quality_mos.filter(|m| m.is_finite()) {
+        if let Some(mos) = rec.call.quality_mos.filter(|m| m.is_finite()) {
             self.call_mos
                 .with_label_values(&[mno.as_str(), agent.as_str()])
                 .observe(mos);
@@ -321,7 +321,12 @@ impl Metrics {
                 loss.observe((s.lost as f64 / s.expected as f64).clamp(0.0, 1.0));
             }
         }
-        if let Some(rtt) = rec.quality.rtt_ms.filter(|r| r.is_finite() && *r >= 0.0) {
+        if let Some(rtt) = rec
+            .call
+            .quality
+            .rtt_ms
+            .filter(|r| r.is_finite() && *r >= 0.0)
+        {
             self.rtt
                 .with_label_values(&[mno.as_str()])
                 .observe(rtt / 1000.0);
@@ -425,18 +430,20 @@ fn mirror(counter: &IntCounter, value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{SourceStats, WorkerSnapshot};
-    use crate::record::{Direction, EndedReason, QualityRecord, StreamRecord};
+    use crate::runtime::{SourceStats, WorkerSnapshot};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    use vqprobe_engine::record::{
+        CallSummary, Direction, EndedReason, QualityRecord, StreamRecord,
+    };
 
     fn stream(jitter_ms: f64, expected: u64, lost: u64) -> StreamRecord {
         StreamRecord {
             direction: Direction::Inbound,
             src: "192.0.2.1:4000".into(),
             dst: "198.51.100.1:5000".into(),
-            ssrc: "0x00000001".into(),
-            payload_type: Some(0),
+            ssrc: vqprobe_wire::Ssrc(1),
+            payload_type: Some(vqprobe_wire::Pt(0)),
             codec: Some("PCMU".into()),
             clock_rate: Some(8000),
             packets: expected - lost,
@@ -462,30 +469,32 @@ mod tests {
 
     fn call(mno: &str, agent: Option<&str>, mos: Option<f64>) -> CallRecord {
         CallRecord {
-            call_id: "c".into(),
-            sip_call_id: None,
-            agent_id: agent.map(str::to_string),
-            from_number: None,
-            to_number: None,
-            mno: mno.into(),
-            country: None,
-            direction: Direction::Inbound,
-            status: CallStatus::Completed,
-            ended_reason: Some(EndedReason::Bye),
-            created_at: "2024-01-01T00:00:00.000Z".into(),
-            ended_at: Some("2024-01-01T00:01:00.000Z".into()),
-            duration_seconds: 60.0,
-            codec: Some("PCMU".into()),
-            one_way_audio: false,
-            quality_mos: mos,
-            quality: QualityRecord {
-                mos,
-                rtt_ms: Some(80.0),
-                ..QualityRecord::default()
+            call: CallSummary {
+                call_id: "c".into(),
+                sip_call_id: None,
+                agent_id: agent.map(str::to_string),
+                from_number: None,
+                to_number: None,
+                mno: mno.into(),
+                country: None,
+                direction: Direction::Inbound,
+                status: CallStatus::Completed,
+                ended_reason: Some(EndedReason::Bye),
+                created_at: "2024-01-01T00:00:00.000Z".into(),
+                ended_at: Some("2024-01-01T00:01:00.000Z".into()),
+                duration_seconds: 60.0,
+                codec: Some("PCMU".into()),
+                one_way_audio: false,
+                quality_mos: mos,
+                quality: QualityRecord {
+                    mos,
+                    rtt_ms: Some(80.0),
+                    ..QualityRecord::default()
+                },
+                resolution: None,
+                classified_at: None,
+                recording_url: None,
             },
-            resolution: None,
-            classified_at: None,
-            recording_url: None,
             streams: vec![stream(5.0, 1000, 10), stream(20.0, 1000, 0)],
         }
     }
@@ -512,7 +521,7 @@ mod tests {
     fn in_progress_records_are_not_counted() {
         let m = Metrics::new(10, 10).expect("fixed metric definitions");
         let mut c = call("unknown", None, Some(4.0));
-        c.status = CallStatus::InProgress;
+        c.call.status = CallStatus::InProgress;
         m.observe_call(&c);
         assert!(!m.render(None).contains("vqprobe_calls_total{"));
     }

@@ -11,17 +11,19 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::batch::Batch;
-use crate::decode::{self, Decoded, LinkType, Segment, Transport};
-use crate::engine::{Counters, Engine};
-use crate::record::{CallRecord, EndedReason};
-use crate::sip;
+use vqprobe_engine::engine::Engine;
+use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
+
+use crate::runtime::{SourceStats, WorkerSnapshot};
+use vqprobe_engine::record::{CallRecord, EndedReason};
+use vqprobe_wire::sip;
 
 /// Media endpoints announced by SDP, with the shard that owns their call.
 #[derive(Debug, Default)]
@@ -97,30 +99,6 @@ impl RouteTable {
     }
 }
 
-/// Counters of one capture source, shared with the metrics.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// Frames read.
-    pub packets: AtomicU64,
-    /// Frames dropped because a worker queue was full.
-    pub queue_dropped: AtomicU64,
-    /// Kernel drops (pcap_stats `ps_drop`), latest value.
-    pub kernel_dropped: AtomicU64,
-    /// Interface/driver drops (pcap_stats `ps_ifdrop`), latest value.
-    pub if_dropped: AtomicU64,
-}
-
-/// What a worker publishes once a second for metrics and health.
-#[derive(Debug, Default, Clone)]
-pub struct WorkerSnapshot {
-    /// Its engine's counters.
-    pub counters: Counters,
-    /// Streams it holds.
-    pub active_streams: usize,
-    /// Calls it holds open (SIP dialogs, RTP-only pairs, pushed calls with media).
-    pub active_dialogs: usize,
-}
-
 /// Message to a worker.
 pub enum WorkerMsg {
     /// Frames to process.
@@ -128,7 +106,7 @@ pub enum WorkerMsg {
     /// Time passes (ns since the epoch): run timeouts, publish interim records.
     Tick(i64),
     /// Call metadata pushed by the platform (with the time it arrived).
-    Push(Box<crate::push::PushedCall>, i64),
+    Push(Box<vqprobe_engine::push::PushedCall>, i64),
     /// End every open call as `shutdown` and stop.
     Shutdown,
 }

@@ -54,7 +54,7 @@ pub fn table(a: &Analysis) -> String {
                 opt(s.jitter_ms, 3),
                 opt(s.mos, 2),
                 &s.direction.as_str()[..3],
-                c.call_id
+                c.call.call_id
             );
         }
     }
@@ -66,21 +66,21 @@ pub fn table(a: &Analysis) -> String {
         let _ = writeln!(
             out,
             "{}  {}  {} -> {}  {}  {}  {:.1}s  codec={}  mos={}  min5s={}  loss={}  rtt_ms={}  mno={}  agent={}{}",
-            c.created_at,
-            c.call_id,
-            c.from_number.as_deref().unwrap_or("-"),
-            c.to_number.as_deref().unwrap_or("-"),
-            c.direction.as_str(),
-            c.status.as_str(),
-            c.duration_seconds,
-            c.codec.as_deref().unwrap_or("-"),
-            opt(c.quality_mos, 2),
-            opt(c.quality.min_interval_mos, 2),
-            opt(c.quality.loss_ratio.map(|l| l * 100.0), 2) + "%",
-            opt(c.quality.rtt_ms, 1),
-            c.mno,
-            c.agent_id.as_deref().unwrap_or("-"),
-            if c.one_way_audio { "  ONE-WAY AUDIO" } else { "" }
+            c.call.created_at,
+            c.call.call_id,
+            c.call.from_number.as_deref().unwrap_or("-"),
+            c.call.to_number.as_deref().unwrap_or("-"),
+            c.call.direction.as_str(),
+            c.call.status.as_str(),
+            c.call.duration_seconds,
+            c.call.codec.as_deref().unwrap_or("-"),
+            opt(c.call.quality_mos, 2),
+            opt(c.call.quality.min_interval_mos, 2),
+            opt(c.call.quality.loss_ratio.map(|l| l * 100.0), 2) + "%",
+            opt(c.call.quality.rtt_ms, 1),
+            c.call.mno,
+            c.call.agent_id.as_deref().unwrap_or("-"),
+            if c.call.one_way_audio { "  ONE-WAY AUDIO" } else { "" }
         );
     }
     let k = &a.capture.counters;

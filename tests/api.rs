@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use vqprobe::api::{self, ApiHandle, ApiState, KeySet};
-use vqprobe::push::{PushError, PushedCall};
-use vqprobe::record::{
-    rfc3339, CallRecord, CallStatus, Direction, EndedReason, IntervalRecord, QualityRecord,
-    Resolution, StreamRecord,
+use vqprobe::engine::push::{PushError, PushedCall};
+use vqprobe::engine::record::{
+    rfc3339, CallRecord, CallStatus, CallSummary, Direction, EndedReason, IntervalRecord,
+    QualityRecord, Resolution, StreamRecord,
 };
 use vqprobe::store::Store;
 
@@ -471,43 +471,45 @@ fn record(i: usize, s: &Spec) -> CallRecord {
         _ => (Direction::Inbound, "G729"),
     };
     CallRecord {
-        call_id: s.id.into(),
-        sip_call_id: Some(s.id.into()),
-        agent_id: s.agent.map(Into::into),
-        from_number: Some(format!("+4477009{i:05}")),
-        to_number: Some(format!("+44207946{i:04}")),
-        mno: s.mno.into(),
-        country: Some("GB".into()),
-        direction,
-        status: s.status,
-        ended_reason: match s.status {
-            Completed => Some(EndedReason::Bye),
-            Failed => Some(EndedReason::Error),
-            Abandoned => Some(EndedReason::Cancel),
-            InProgress => None,
+        call: CallSummary {
+            call_id: s.id.into(),
+            sip_call_id: Some(s.id.into()),
+            agent_id: s.agent.map(Into::into),
+            from_number: Some(format!("+4477009{i:05}")),
+            to_number: Some(format!("+44207946{i:04}")),
+            mno: s.mno.into(),
+            country: Some("GB".into()),
+            direction,
+            status: s.status,
+            ended_reason: match s.status {
+                Completed => Some(EndedReason::Bye),
+                Failed => Some(EndedReason::Error),
+                Abandoned => Some(EndedReason::Cancel),
+                InProgress => None,
+            },
+            created_at: rfc3339(created * 1_000_000),
+            ended_at: (s.status != InProgress)
+                .then(|| rfc3339((created + (s.duration * 1000.0) as i64 + 2000) * 1_000_000)),
+            duration_seconds: s.duration,
+            codec: Some(codec.into()),
+            one_way_audio: false,
+            quality_mos: s.mos,
+            quality: QualityRecord {
+                mos: s.mos,
+                mos_lq: s.mos.map(|m| m + 0.05),
+                r_factor: s.mos.map(|m| 20.0 * m),
+                min_interval_mos: s.mos.map(|m| m - 0.2),
+                jitter_ms: s.jitter,
+                loss_ratio: s.loss,
+                rtt_ms: s.rtt,
+                one_way_delay_ms: s.rtt.map(|r| r / 2.0),
+            },
+            resolution: s.resolution,
+            classified_at: s
+                .resolution
+                .map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
+            recording_url: (i % 4 == 0).then(|| format!("https://rec.example/{i}")),
         },
-        created_at: rfc3339(created * 1_000_000),
-        ended_at: (s.status != InProgress)
-            .then(|| rfc3339((created + (s.duration * 1000.0) as i64 + 2000) * 1_000_000)),
-        duration_seconds: s.duration,
-        codec: Some(codec.into()),
-        one_way_audio: false,
-        quality_mos: s.mos,
-        quality: QualityRecord {
-            mos: s.mos,
-            mos_lq: s.mos.map(|m| m + 0.05),
-            r_factor: s.mos.map(|m| 20.0 * m),
-            min_interval_mos: s.mos.map(|m| m - 0.2),
-            jitter_ms: s.jitter,
-            loss_ratio: s.loss,
-            rtt_ms: s.rtt,
-            one_way_delay_ms: s.rtt.map(|r| r / 2.0),
-        },
-        resolution: s.resolution,
-        classified_at: s
-            .resolution
-            .map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
-        recording_url: (i % 4 == 0).then(|| format!("https://rec.example/{i}")),
         streams: vec![stream(i, s)],
     }
 }
@@ -517,8 +519,8 @@ fn stream(i: usize, s: &Spec) -> StreamRecord {
         direction: Direction::Inbound,
         src: format!("198.51.100.{}:{}", i + 1, 20_000 + i * 2),
         dst: "10.0.0.5:40000".into(),
-        ssrc: format!("0x{:08x}", 0x1000 + i),
-        payload_type: Some(0),
+        ssrc: vqprobe::wire::Ssrc(0x1000 + i as u32),
+        payload_type: Some(vqprobe::wire::Pt(0)),
         codec: Some("PCMU".into()),
         clock_rate: Some(8000),
         packets: 500,
@@ -610,6 +612,37 @@ impl Resp {
 
 type Pushed = Arc<Mutex<Vec<PushedCall>>>;
 
+/// The process behind the API, as a test needs it: metrics or not, pushes logged or
+/// refused.
+struct TestProbe {
+    metrics: Option<vqprobe::metrics::Metrics>,
+    push: Option<Pushed>,
+    push_unavailable: bool,
+}
+
+impl api::Probe for TestProbe {
+    fn metrics_text(&self) -> Option<String> {
+        self.metrics.as_ref().map(|m| m.render(None))
+    }
+
+    fn stopping(&self) -> bool {
+        false
+    }
+
+    fn push(&self, c: PushedCall) -> Result<(), PushError> {
+        if self.push_unavailable {
+            return Err(PushError::Unavailable);
+        }
+        match &self.push {
+            Some(log) => {
+                log.lock().unwrap().push(c);
+                Ok(())
+            }
+            None => Err(PushError::Unavailable),
+        }
+    }
+}
+
 struct Options {
     keys: KeySet,
     metrics: bool,
@@ -636,26 +669,21 @@ fn server_with(before: &[CallRecord], after: &[CallRecord], opts: Options) -> Se
     if !before.is_empty() {
         Store::open(&db).unwrap().upsert_calls(before).unwrap();
     }
-    let push: Option<Arc<api::PushFn>> = match (&opts.push, opts.push_unavailable) {
-        (_, true) => Some(Arc::new(|_c: PushedCall| Err(PushError::Unavailable))),
-        (Some(log), false) => {
-            let log = Arc::clone(log);
-            Some(Arc::new(move |c: PushedCall| {
-                log.lock().unwrap().push(c);
-                Ok(())
-            }))
-        }
-        (None, false) => None,
-    };
+    let probe: Option<Arc<dyn api::Probe>> =
+        (opts.metrics || opts.push.is_some() || opts.push_unavailable).then(|| {
+            Arc::new(TestProbe {
+                metrics: opts
+                    .metrics
+                    .then(|| vqprobe::metrics::Metrics::new(50, 200).unwrap()),
+                push: opts.push.clone(),
+                push_unavailable: opts.push_unavailable,
+            }) as Arc<dyn api::Probe>
+        });
     let key = (!opts.keys.is_empty()).then(|| KEY.to_string());
     let state = ApiState {
         db_path: db.clone(),
         keys: opts.keys,
-        metrics: opts
-            .metrics
-            .then(|| Arc::new(vqprobe::metrics::Metrics::new(50, 200).unwrap())),
-        runtime: None,
-        push,
+        probe,
         metrics_require_auth: opts.metrics_require_auth,
     };
     let handle = api::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
@@ -1198,9 +1226,10 @@ fn calls_list_pages_and_filters() {
     let all = records();
     let mut newest_first = all.clone();
     newest_first.sort_by(|a, b| {
-        b.created_at
-            .cmp(&a.created_at)
-            .then(a.call_id.cmp(&b.call_id))
+        b.call
+            .created_at
+            .cmp(&a.call.created_at)
+            .then(a.call.call_id.cmp(&b.call.call_id))
     });
     let v = s.get_json("/v1/calls");
     assert_eq!(v["total"], 30);
@@ -1231,7 +1260,7 @@ fn calls_list_pages_and_filters() {
         seen,
         newest_first
             .iter()
-            .map(|c| c.call_id.clone())
+            .map(|c| c.call.call_id.clone())
             .collect::<Vec<_>>()
     );
     let v = s.get_json("/v1/calls?page=99&page_size=100");
@@ -1244,53 +1273,55 @@ fn calls_list_pages_and_filters() {
     let cases: Vec<(String, Keep)> = vec![
         (
             "agent_id=agent-a".into(),
-            Box::new(|c| c.agent_id.as_deref() == Some("agent-a")),
+            Box::new(|c| c.call.agent_id.as_deref() == Some("agent-a")),
         ),
-        ("mno=Vodafone%20UK".into(), Box::new(|c| c.mno == VF)),
+        ("mno=Vodafone%20UK".into(), Box::new(|c| c.call.mno == VF)),
         (
             "status=completed".into(),
-            Box::new(|c| c.status == Completed),
+            Box::new(|c| c.call.status == Completed),
         ),
         (
             "direction=outbound".into(),
-            Box::new(|c| c.direction == Direction::Outbound),
+            Box::new(|c| c.call.direction == Direction::Outbound),
         ),
         (
             "min_mos=3.9".into(),
-            Box::new(|c| c.quality_mos.is_some_and(|m| m >= 3.9)),
+            Box::new(|c| c.call.quality_mos.is_some_and(|m| m >= 3.9)),
         ),
         (
             "max_mos=3.1".into(),
-            Box::new(|c| c.quality_mos.is_some_and(|m| m <= 3.1)),
+            Box::new(|c| c.call.quality_mos.is_some_and(|m| m <= 3.1)),
         ),
         // Combinations, which take other index paths.
         (
             "mno=EE&status=completed".into(),
-            Box::new(|c| c.mno == EE && c.status == Completed),
+            Box::new(|c| c.call.mno == EE && c.call.status == Completed),
         ),
         (
             "agent_id=agent-c&min_mos=3.5".into(),
             Box::new(|c| {
-                c.agent_id.as_deref() == Some("agent-c") && c.quality_mos.is_some_and(|m| m >= 3.5)
+                c.call.agent_id.as_deref() == Some("agent-c")
+                    && c.call.quality_mos.is_some_and(|m| m >= 3.5)
             }),
         ),
         (
             "mno=Three&max_mos=3.1".into(),
-            Box::new(|c| c.mno == TH && c.quality_mos.is_some_and(|m| m <= 3.1)),
+            Box::new(|c| c.call.mno == TH && c.call.quality_mos.is_some_and(|m| m <= 3.1)),
         ),
         (
             "status=completed&direction=inbound".into(),
-            Box::new(|c| c.status == Completed && c.direction == Direction::Inbound),
+            Box::new(|c| c.call.status == Completed && c.call.direction == Direction::Inbound),
         ),
         (
             "direction=inbound&min_mos=4".into(),
             Box::new(|c| {
-                c.direction == Direction::Inbound && c.quality_mos.is_some_and(|m| m >= 4.0)
+                c.call.direction == Direction::Inbound
+                    && c.call.quality_mos.is_some_and(|m| m >= 4.0)
             }),
         ),
         (
             "status=abandoned".into(),
-            Box::new(|c| c.status == Abandoned),
+            Box::new(|c| c.call.status == Abandoned),
         ),
         (
             format!(
@@ -1299,7 +1330,7 @@ fn calls_list_pages_and_filters() {
                 day_string(t - 1)
             ),
             Box::new(move |c| {
-                let d = c.created_at[..10].to_string();
+                let d = c.call.created_at[..10].to_string();
                 d >= day_string(t - 6) && d <= day_string(t - 1)
             }),
         ),
@@ -1309,10 +1340,10 @@ fn calls_list_pages_and_filters() {
                 day_string(t - 60)
             ),
             Box::new(move |c| {
-                c.agent_id.as_deref() == Some("agent-b")
-                    && c.status == Completed
-                    && c.quality_mos.is_some_and(|m| (3.0..=4.0).contains(&m))
-                    && c.created_at[..10] >= *day_string(t - 60)
+                c.call.agent_id.as_deref() == Some("agent-b")
+                    && c.call.status == Completed
+                    && c.call.quality_mos.is_some_and(|m| (3.0..=4.0).contains(&m))
+                    && c.call.created_at[..10] >= *day_string(t - 60)
             }),
         ),
     ];
@@ -1321,7 +1352,7 @@ fn calls_list_pages_and_filters() {
         let want: Vec<&str> = newest_first
             .iter()
             .filter(|c| keep(c))
-            .map(|c| c.call_id.as_str())
+            .map(|c| c.call.call_id.as_str())
             .collect();
         let got: Vec<&str> = v["data"]
             .as_array()
@@ -1337,10 +1368,10 @@ fn calls_list_pages_and_filters() {
     let c0 = &all[0];
     let v = s.get_json(&format!(
         "/v1/calls?date_from={0}&date_to={0}",
-        c0.created_at
+        c0.call.created_at
     ));
     assert_eq!(v["total"], 1);
-    assert_eq!(v["data"][0]["call_id"], c0.call_id);
+    assert_eq!(v["data"][0]["call_id"], c0.call.call_id);
 }
 
 #[test]
@@ -1348,7 +1379,7 @@ fn one_call_and_resolution() {
     let s = server();
     let all = records();
     for c in &all {
-        let path = format!("/v1/calls/{}", c.call_id.replace('/', "%2F"));
+        let path = format!("/v1/calls/{}", c.call.call_id.replace('/', "%2F"));
         let v = s.get_json(&path);
         let got: CallRecord = serde_json::from_value(v).unwrap();
         assert_eq!(&got, c);
@@ -1368,13 +1399,13 @@ fn one_call_and_resolution() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let rec: CallRecord = serde_json::from_value(r.json()).unwrap();
-    assert_eq!(rec.resolution, Some(Resolution::Resolved));
+    assert_eq!(rec.call.resolution, Some(Resolution::Resolved));
     let at = time::OffsetDateTime::parse(
-        rec.classified_at.as_deref().unwrap(),
+        rec.call.classified_at.as_deref().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert!(rec.classified_at.as_deref().unwrap().ends_with('Z'));
+    assert!(rec.call.classified_at.as_deref().unwrap().ends_with('Z'));
     let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
     assert!(at_ms >= before - 1 && at_ms <= now_ms() + 1, "{at}");
     assert_eq!(rec.streams, all[9].streams);
@@ -1459,31 +1490,34 @@ fn export_csv_and_json() {
     assert!(text.ends_with("\r\n"));
     let mut want: Vec<&CallRecord> = all
         .iter()
-        .filter(|c| c.agent_id.as_deref() == Some("agent-a"))
+        .filter(|c| c.call.agent_id.as_deref() == Some("agent-a"))
         .collect();
-    want.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    want.sort_by(|a, b| a.call.created_at.cmp(&b.call.created_at));
     let rows = export_rows(&r.body);
     assert_eq!(rows.len(), want.len());
     for (row, c) in rows.iter().zip(&want) {
-        let q = &c.quality;
+        let q = &c.call.quality;
         let expect: BTreeMap<String, String> = [
-            ("call_id", c.call_id.clone()),
-            ("from_number", c.from_number.clone().unwrap_or_default()),
-            ("to_number", c.to_number.clone().unwrap_or_default()),
-            ("direction", c.direction.as_str().into()),
-            ("status", c.status.as_str().into()),
-            ("duration_seconds", format!("{:?}", c.duration_seconds)),
-            ("created_at", c.created_at.clone()),
+            ("call_id", c.call.call_id.clone()),
+            (
+                "from_number",
+                c.call.from_number.clone().unwrap_or_default(),
+            ),
+            ("to_number", c.call.to_number.clone().unwrap_or_default()),
+            ("direction", c.call.direction.as_str().into()),
+            ("status", c.call.status.as_str().into()),
+            ("duration_seconds", format!("{:?}", c.call.duration_seconds)),
+            ("created_at", c.call.created_at.clone()),
             ("transcript_text", String::new()),
-            ("quality_mos", opt(c.quality_mos)),
+            ("quality_mos", opt(c.call.quality_mos)),
             ("mos_lq", opt(q.mos_lq)),
             ("r_factor", opt(q.r_factor)),
             ("min_interval_mos", opt(q.min_interval_mos)),
             ("jitter_ms", opt(q.jitter_ms)),
             ("loss_ratio", opt(q.loss_ratio)),
             ("rtt_ms", opt(q.rtt_ms)),
-            ("mno", c.mno.clone()),
-            ("codec", c.codec.clone().unwrap_or_default()),
+            ("mno", c.call.mno.clone()),
+            ("codec", c.call.codec.clone().unwrap_or_default()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -1506,10 +1540,10 @@ fn export_csv_and_json() {
     let arr = v.as_array().unwrap();
     assert_eq!(arr.len(), want.len());
     for (row, c) in arr.iter().zip(&want) {
-        assert_eq!(row["call_id"], c.call_id);
+        assert_eq!(row["call_id"], c.call.call_id);
         assert_eq!(row["transcript_text"], "");
-        approx(&row["quality_mos"], c.quality_mos, "mos");
-        approx(&row["rtt_ms"], c.quality.rtt_ms, "rtt");
+        approx(&row["quality_mos"], c.call.quality_mos, "mos");
+        approx(&row["rtt_ms"], c.call.quality.rtt_ms, "rtt");
         assert_eq!(row.as_object().unwrap().len(), 17);
     }
     // Default format is CSV; an agent without calls is just the header / [].
@@ -1544,12 +1578,12 @@ fn bulk_export_and_percentile_ranks() {
             None,
         );
         let mut r = record(0, &s);
-        r.call_id = format!("bulk-{i:05}");
+        r.call.call_id = format!("bulk-{i:05}");
         // Pairs share a timestamp; order within a pair is insertion order.
-        r.created_at = rfc3339((base + (i as i64 / 2) * 10) * 1_000_000);
-        r.quality_mos = Some(1.0 + (i * 7 % 2_345) as f64 / 1000.0);
-        r.quality.mos = r.quality_mos;
-        r.from_number = Some(format!("+44 \"{i}\", x"));
+        r.call.created_at = rfc3339((base + (i as i64 / 2) * 10) * 1_000_000);
+        r.call.quality_mos = Some(1.0 + (i * 7 % 2_345) as f64 / 1000.0);
+        r.call.quality.mos = r.call.quality_mos;
+        r.call.from_number = Some(format!("+44 \"{i}\", x"));
         recs.push(r);
     }
     let s = server_with(&recs[..1000], &recs[1000..], Options::default());
@@ -1558,8 +1592,8 @@ fn bulk_export_and_percentile_ranks() {
     let rows = export_rows(&r.body);
     assert_eq!(rows.len(), recs.len());
     for (row, c) in rows.iter().zip(&recs) {
-        assert_eq!(row["call_id"], c.call_id);
-        assert_eq!(Some(&row["from_number"]), c.from_number.as_ref());
+        assert_eq!(row["call_id"], c.call.call_id);
+        assert_eq!(Some(&row["from_number"]), c.call.from_number.as_ref());
     }
     let v = s.get_json("/v1/agents/bulk/conversations/export?format=json");
     assert_eq!(v.as_array().unwrap().len(), recs.len());
@@ -1571,7 +1605,7 @@ fn bulk_export_and_percentile_ranks() {
         .collect();
     assert_eq!(ids.len(), recs.len());
 
-    let mos: Vec<f64> = recs.iter().filter_map(|r| r.quality_mos).collect();
+    let mos: Vec<f64> = recs.iter().filter_map(|r| r.call.quality_mos).collect();
     let v = s.get_json("/v1/analytics/agents");
     approx(&v[0]["p10_mos"], nearest_rank(&mos, 10.0), "p10");
     let v = s.get_json("/v1/analytics/mno?days=90");
@@ -1852,7 +1886,7 @@ fn health_reports_an_unreadable_store() {
     assert_eq!(v["db"], "ok");
     assert_eq!(v["capture"], "none");
     // The newest call is call-02, today at 10:02.
-    assert_eq!(v["last_call_at"], records()[2].created_at);
+    assert_eq!(v["last_call_at"], records()[2].call.created_at);
     // Another server whose file turns to garbage before its first request (a pooled
     // connection would still read the old, unlinked file).
     let s = server();
@@ -1921,9 +1955,7 @@ fn listen_rules_and_bind_errors() {
         ApiState {
             db_path: dir.path().join("x.db"),
             keys: KeySet::empty(),
-            metrics: None,
-            runtime: None,
-            push: None,
+            probe: None,
             metrics_require_auth: false,
         },
     )

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vqprobe::capture::OfflineCapture;
-use vqprobe::engine::{Engine, EngineConfig};
-use vqprobe::record::EndedReason;
+use vqprobe::engine::engine::{Engine, EngineConfig};
+use vqprobe::engine::record::EndedReason;
 
 struct XorShift(u64);
 
@@ -28,7 +28,7 @@ impl XorShift {
 }
 
 /// A capture's link type and its frames with their timestamps.
-type Frames = (vqprobe::decode::LinkType, Vec<(i64, Vec<u8>)>);
+type Frames = (vqprobe::wire::decode::LinkType, Vec<(i64, Vec<u8>)>);
 
 fn frames(path: &Path) -> Option<Frames> {
     let mut cap = OfflineCapture::open(path).ok()?;
@@ -60,10 +60,10 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn engine() -> Engine {
-    let mno = Arc::new(vqprobe::mno::MnoTable::embedded());
-    Engine::new(EngineConfig::new(vqprobe::analyze::default_call_config(
-        mno,
-    )))
+    let mno = Arc::new(vqprobe::engine::mno::MnoTable::embedded());
+    Engine::new(EngineConfig::new(
+        vqprobe::engine::calls::CallConfig::with_mno(mno),
+    ))
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn mutated_real_traffic_never_panics() {
             assert_eq!(c.calls, recs.len() as u64, "{}", path.display());
             for r in &recs {
                 // Figures stay in range whatever the input.
-                if let Some(m) = r.quality_mos {
+                if let Some(m) = r.call.quality_mos {
                     assert!((1.0..=4.5).contains(&m), "MOS {m} out of range");
                 }
                 for s in &r.streams {
@@ -128,7 +128,7 @@ fn mutated_real_traffic_never_panics() {
 
 #[test]
 fn random_frames_on_every_link_type_never_panic() {
-    use vqprobe::decode::LinkType;
+    use vqprobe::wire::decode::LinkType;
     let mut rng = XorShift(0x0123_4567_89ab_cdef);
     let mut e = engine();
     for i in 0..20_000i64 {

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 mod prom;
 
 use prom::{promtool_check, run_dashboard, tools_missing, PromServer};
-use vqprobe::daemon::Runtime;
-use vqprobe::metrics::Metrics;
-use vqprobe::pipeline::{SourceStats, WorkerSnapshot};
-use vqprobe::record::{
-    CallRecord, CallStatus, Direction, EndedReason, QualityRecord, StreamRecord,
+use vqprobe::engine::record::{
+    CallRecord, CallStatus, CallSummary, Direction, EndedReason, QualityRecord, StreamRecord,
 };
+use vqprobe::metrics::Metrics;
+use vqprobe::runtime::Runtime;
+use vqprobe::runtime::{SourceStats, WorkerSnapshot};
 
 // ---------------------------------------------------------------------------
 // Call records
@@ -43,8 +43,8 @@ fn stream(direction: Direction, jitter_ms: f64, expected: u64, lost: u64) -> Str
         direction,
         src: "192.0.2.10:40000".into(),
         dst: "198.51.100.20:50000".into(),
-        ssrc: "0x0badcafe".into(),
-        payload_type: Some(8),
+        ssrc: vqprobe::wire::Ssrc(0x0bad_cafe),
+        payload_type: Some(vqprobe::wire::Pt(8)),
         codec: Some("PCMA".into()),
         clock_rate: Some(8000),
         packets: expected - lost,
@@ -89,39 +89,41 @@ fn call(i: usize) -> CallRecord {
     };
     let rtt = answered.then_some(40.0 + (i % 11) as f64 * 25.0);
     CallRecord {
-        call_id: format!("call-{i}"),
-        sip_call_id: Some(format!("call-{i}@test")),
-        agent_id: AGENTS[i % 4].map(str::to_string),
-        from_number: Some("+447700900123".into()),
-        to_number: Some("+442071838750".into()),
-        mno: MNOS[i % 4].into(),
-        country: Some("GB".into()),
-        direction: Direction::Inbound,
-        status,
-        ended_reason: Some(match status {
-            CallStatus::Failed => EndedReason::Error,
-            CallStatus::Abandoned => EndedReason::Cancel,
-            _ => EndedReason::Bye,
-        }),
-        created_at: "2024-05-01T10:00:00.000Z".into(),
-        ended_at: Some("2024-05-01T10:01:00.000Z".into()),
-        duration_seconds: if answered { 60.0 } else { 0.0 },
-        codec: answered.then(|| "PCMA".to_string()),
-        one_way_audio: false,
-        quality_mos: mos,
-        quality: QualityRecord {
-            mos,
-            mos_lq: mos.map(|m| m + 0.1),
-            r_factor: mos.map(|_| 80.0),
-            min_interval_mos: mos,
-            jitter_ms: answered.then_some(10.0),
-            loss_ratio: answered.then_some(0.01),
-            rtt_ms: rtt,
-            one_way_delay_ms: rtt.map(|r| r / 2.0),
+        call: CallSummary {
+            call_id: format!("call-{i}"),
+            sip_call_id: Some(format!("call-{i}@test")),
+            agent_id: AGENTS[i % 4].map(str::to_string),
+            from_number: Some("+447700900123".into()),
+            to_number: Some("+442071838750".into()),
+            mno: MNOS[i % 4].into(),
+            country: Some("GB".into()),
+            direction: Direction::Inbound,
+            status,
+            ended_reason: Some(match status {
+                CallStatus::Failed => EndedReason::Error,
+                CallStatus::Abandoned => EndedReason::Cancel,
+                _ => EndedReason::Bye,
+            }),
+            created_at: "2024-05-01T10:00:00.000Z".into(),
+            ended_at: Some("2024-05-01T10:01:00.000Z".into()),
+            duration_seconds: if answered { 60.0 } else { 0.0 },
+            codec: answered.then(|| "PCMA".to_string()),
+            one_way_audio: false,
+            quality_mos: mos,
+            quality: QualityRecord {
+                mos,
+                mos_lq: mos.map(|m| m + 0.1),
+                r_factor: mos.map(|_| 80.0),
+                min_interval_mos: mos,
+                jitter_ms: answered.then_some(10.0),
+                loss_ratio: answered.then_some(0.01),
+                rtt_ms: rtt,
+                one_way_delay_ms: rtt.map(|r| r / 2.0),
+            },
+            resolution: None,
+            classified_at: None,
+            recording_url: None,
         },
-        resolution: None,
-        classified_at: None,
-        recording_url: None,
         streams,
     }
 }

@@ -6,20 +6,16 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use rusqlite::types::Value;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 use utoipa::{IntoParams, ToSchema};
-
-use crate::push::{PushError, PushedCall};
-use crate::record::{rfc3339, CallRecord, Resolution};
-use crate::store::{call_from_row, CallQuery, CALL_COLUMNS};
+use vqprobe_engine::push::{PushError, PushedCall};
+use vqprobe_engine::record::{rfc3339, CallRecord, CallSummary, Resolution};
+use vqprobe_store::query::calls::{list_calls, CallQuery};
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::openapi::{CallRecordSchema, CallSummarySchema, PushedCallSchema};
 use super::params::{non_empty, now_ms, one_of, parse_f64, parse_instant, parse_u32_in, Bound};
 use super::App;
 
@@ -63,8 +59,7 @@ pub struct ListParams {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CallPage {
     /// The calls, newest first, without `streams`.
-    #[schema(value_type = Vec<CallSummarySchema>)]
-    pub data: Vec<serde_json::Value>,
+    pub data: Vec<CallSummary>,
     /// This page (1-based).
     pub page: u32,
     /// Page size asked for.
@@ -162,99 +157,14 @@ pub(crate) async fn list(
     let q = list_query(p)?;
     let (page, page_size) = (q.page, q.page_size);
     let db = Arc::clone(&app.db);
-    let (calls, total) = blocking(move || db.read_blocking(|s| list_calls(s.conn(), &q))).await?;
-    let data = calls
-        .into_iter()
-        .map(without_streams)
-        .collect::<Result<Vec<_>, _>>()?;
+    let (data, total) =
+        blocking(move || Ok(db.read_blocking(|s| list_calls(s.conn(), &q))?)).await?;
     Ok(Json(CallPage {
         data,
         page,
         page_size,
         total,
     }))
-}
-
-/// The indexes a filtered count and page walk, chosen here rather than by SQLite's
-/// planner, which without statistics cannot tell a selective `agent_id` from a
-/// `status` that matches most calls, and may pick an index that needs a table read
-/// per call. Returns `(index for the count, index for the page)`.
-fn plan_indexes(q: &CallQuery) -> (&'static str, &'static str) {
-    let eq = [
-        (
-            q.agent_id.is_some(),
-            "calls_agent_created",
-            "api_calls_agent_mos",
-        ),
-        (q.mno.is_some(), "calls_mno_created", "api_calls_mno_mos"),
-        (q.status.is_some(), "calls_status_created", ""),
-    ];
-    let n_eq = eq.iter().filter(|e| e.0).count() + usize::from(q.direction.is_some());
-    let mos = q.min_mos.is_some() || q.max_mos.is_some();
-    let single = eq.iter().find(|e| e.0).filter(|_| n_eq == 1);
-    let count = match (n_eq, mos, single) {
-        // Dates only: the time index, alone.
-        (0, false, _) => "calls_created",
-        // One equality: its (column, created_at_ms) index counts alone.
-        (1, false, Some(e)) => e.1,
-        // One agent or MNO with a MOS range: its (column, MOS, time) index.
-        (1, true, Some(e)) if !e.2.is_empty() => e.2,
-        // Anything else is evaluated on the covering index alone, in time order.
-        _ => "api_calls_cover",
-    };
-    // Pages walk newest first: an agent's or MNO's own calls when one is named (few
-    // enough that checking the other filters row by row is cheap), else the covering
-    // index, which checks every filter without reading a row.
-    let page = if q.agent_id.is_some() {
-        "calls_agent_created"
-    } else if q.mno.is_some() {
-        "calls_mno_created"
-    } else if n_eq == 0 && !mos {
-        "calls_created"
-    } else {
-        "api_calls_cover"
-    };
-    (count, page)
-}
-
-/// One page of calls matching `q`, newest first (ties by `call_id`), and how many
-/// match in all; both read in one snapshot.
-fn list_calls(conn: &Connection, q: &CallQuery) -> Result<(Vec<CallRecord>, u64), ApiError> {
-    let (filter, mut args) = q.where_clause();
-    let (count_index, page_index) = plan_indexes(q);
-
-    let tx = conn.unchecked_transaction()?;
-    let total: i64 = tx
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM calls INDEXED BY {count_index}{filter}"
-        ))?
-        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
-    let size = i64::from(q.page_size);
-    let offset = (i64::from(q.page.max(1)) - 1).saturating_mul(size);
-    let mut calls = Vec::new();
-    // A page past the end would walk every match only to return nothing.
-    if offset < total && size > 0 {
-        args.push(Value::Integer(size));
-        args.push(Value::Integer(offset));
-        let mut stmt = tx.prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls INDEXED BY {page_index}{filter} \
-             ORDER BY created_at_ms DESC, call_id LIMIT ? OFFSET ?"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), call_from_row)?;
-        calls = rows.collect::<Result<Vec<_>, _>>()?;
-    }
-    tx.finish()?;
-    Ok((calls, u64::try_from(total).unwrap_or(0)))
-}
-
-/// A record as JSON with the `streams` key left out (lists never carry media detail).
-fn without_streams(c: CallRecord) -> Result<serde_json::Value, ApiError> {
-    let mut v =
-        serde_json::to_value(c).map_err(|e| ApiError::Internal(format!("record json: {e}")))?;
-    if let Some(obj) = v.as_object_mut() {
-        obj.remove("streams");
-    }
-    Ok(v)
 }
 
 /// One call with its streams.
@@ -264,7 +174,7 @@ fn without_streams(c: CallRecord) -> Result<serde_json::Value, ApiError> {
     tag = "calls",
     params(("call_id" = String, Path, description = "Call id, percent-encoded (`@` may stay as is)")),
     responses(
-        (status = 200, description = "The call", body = CallRecordSchema),
+        (status = 200, description = "The call", body = CallRecord),
         (status = 404, description = "No such call", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
     )
@@ -275,7 +185,7 @@ pub(crate) async fn get(
 ) -> Result<Json<CallRecord>, ApiError> {
     let db = Arc::clone(&app.db);
     let id = call_id.clone();
-    let found = blocking(move || db.read_blocking(|s| Ok(s.get_call(&id)?))).await?;
+    let found = blocking(move || Ok(db.read_blocking(|s| s.get_call(&id))?)).await?;
     found
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no call with id {call_id:?}")))
@@ -287,7 +197,7 @@ pub(crate) async fn get(
     post,
     path = "/v1/calls",
     tag = "calls",
-    request_body = PushedCallSchema,
+    request_body = PushedCall,
     responses(
         (status = 202, description = "Accepted; it shows up in the call once its media is seen", body = PushAccepted),
         (status = 400, description = "Invalid metadata (bad JSON, unknown field, no media, bad call_id)", body = ErrorBody),
@@ -302,13 +212,13 @@ pub(crate) async fn push(
 ) -> Result<(StatusCode, Json<PushAccepted>), ApiError> {
     call.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let Some(push) = app.push.as_ref() else {
+    let Some(probe) = app.probe.as_ref() else {
         return Err(ApiError::Unavailable(
             "this vqprobe does not take pushed metadata (no capture pipeline)".into(),
         ));
     };
     let call_id = call.call_id.clone();
-    match push(call) {
+    match probe.push(call) {
         Ok(()) => Ok((
             StatusCode::ACCEPTED,
             Json(PushAccepted {
@@ -332,7 +242,7 @@ pub(crate) async fn push(
     params(("call_id" = String, Path, description = "Call id, percent-encoded")),
     request_body = ResolutionBody,
     responses(
-        (status = 200, description = "The updated call", body = CallRecordSchema),
+        (status = 200, description = "The updated call", body = CallRecord),
         (status = 400, description = "resolution is not resolved or unresolved", body = ErrorBody),
         (status = 404, description = "No such call", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
@@ -351,12 +261,12 @@ pub(crate) async fn set_resolution(
     let db = Arc::clone(&app.db);
     let id = call_id.clone();
     let updated = blocking(move || {
-        db.write_blocking(|s| {
+        Ok(db.write_blocking(|s| {
             if !s.set_resolution(&id, resolution, &classified_at)? {
                 return Ok(None);
             }
-            Ok(s.get_call(&id)?)
-        })
+            s.get_call(&id)
+        })?)
     })
     .await?;
     updated

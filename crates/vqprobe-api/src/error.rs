@@ -5,11 +5,10 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::StoreError;
+use vqprobe_store::StoreError;
 
 /// Everything a request can fail with. The variant picks the status and the `code`;
 /// the text is the `message`, written for the person who sent the request.
@@ -159,27 +158,13 @@ impl From<PathRejection> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match &e {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen
-                ) =>
-            {
+        match e {
+            StoreError::TooLarge(msg) => ApiError::BadRequest(msg),
+            e if e.is_unavailable() => {
                 ApiError::Unavailable(format!("the call database is not available now: {e}"))
             }
-            // The daemon migrates on start; until it has, the API has nothing to read.
-            StoreError::SchemaMismatch { .. } | StoreError::CreateDir { .. } => {
-                ApiError::Unavailable(format!("the call database is not available now: {e}"))
-            }
-            _ => ApiError::Internal(format!("store: {e}")),
+            e => ApiError::Internal(format!("store: {e}")),
         }
-    }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
-        ApiError::from(StoreError::Sqlite(e))
     }
 }
 
@@ -236,11 +221,17 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             None,
         );
-        assert_eq!(ApiError::from(busy).code(), "unavailable");
+        assert_eq!(
+            ApiError::from(StoreError::Sqlite(busy)).code(),
+            "unavailable"
+        );
         let corrupt = rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
             None,
         );
-        assert_eq!(ApiError::from(corrupt).code(), "internal");
+        assert_eq!(
+            ApiError::from(StoreError::Sqlite(corrupt)).code(),
+            "internal"
+        );
     }
 }

@@ -1,89 +1,28 @@
 //! `GET /v1/agents/{agent_id}/conversations/export`: every call of an agent as RFC 4180
-//! CSV or a JSON array, oldest first, streamed. A blocking task pages through SQLite
-//! ([`CHUNK_ROWS`] rows per read transaction, so the daemon's writer and WAL
-//! checkpoints are never held up by a long download) and hands each chunk to the
-//! socket over a bounded channel.
+//! CSV or a JSON array, oldest first, streamed. A blocking task pages through the store
+//! (`vqprobe_store::query::export`, a chunk of rows per read transaction) and hands
+//! each encoded chunk to the socket over a bounded channel. The columns are the
+//! store's export columns, so the CSV header, the JSON keys and the OpenAPI schema
+//! all come from that one list.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::types::ValueRef;
-use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+use vqprobe_store::columns::{column, ExportColumn, Kind, EXPORT_COLUMNS};
+use vqprobe_store::query::export::{export_chunk, Cell, ExportCursor};
+use vqprobe_store::{Pool, StoreError};
 
 use super::body::{channel_body, ChunkSender};
-use super::db::{blocking, Db};
+use super::db::blocking;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::App;
-
-/// Rows read per chunk.
-pub const CHUNK_ROWS: i64 = 1000;
-
-/// Export columns, in order: the peer products' conversation columns (the transcript
-/// is always empty: a probe has no audio-to-text), then vqprobe's quality columns.
-pub const COLUMNS: [&str; 17] = [
-    "call_id",
-    "from_number",
-    "to_number",
-    "direction",
-    "status",
-    "duration_seconds",
-    "created_at",
-    "transcript_text",
-    "quality_mos",
-    "mos_lq",
-    "r_factor",
-    "min_interval_mos",
-    "jitter_ms",
-    "loss_ratio",
-    "rtt_ms",
-    "mno",
-    "codec",
-];
-
-/// One exported call (a CSV row or a JSON array element); absent figures are empty
-/// CSV fields and JSON nulls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ExportRow {
-    /// vqprobe's call id.
-    pub call_id: String,
-    /// Caller's number.
-    pub from_number: Option<String>,
-    /// Callee's number.
-    pub to_number: Option<String>,
-    /// `inbound` or `outbound`.
-    pub direction: String,
-    /// `in_progress`, `completed`, `failed` or `abandoned`.
-    pub status: String,
-    /// Talk time, seconds.
-    pub duration_seconds: f64,
-    /// Start, RFC 3339 UTC.
-    pub created_at: String,
-    /// Always empty: vqprobe does not transcribe.
-    pub transcript_text: String,
-    /// Conversational MOS of the worst direction.
-    pub quality_mos: Option<f64>,
-    /// Listening MOS of the worst direction.
-    pub mos_lq: Option<f64>,
-    /// R-factor of the worst direction.
-    pub r_factor: Option<f64>,
-    /// Lowest 5-second MOS.
-    pub min_interval_mos: Option<f64>,
-    /// Largest RFC 3550 jitter, ms.
-    pub jitter_ms: Option<f64>,
-    /// Largest loss ratio, 0–1.
-    pub loss_ratio: Option<f64>,
-    /// Round trip from RTCP, ms.
-    pub rtt_ms: Option<f64>,
-    /// Mobile network operator.
-    pub mno: String,
-    /// Codec.
-    pub codec: Option<String>,
-}
 
 /// Query of the export.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -100,13 +39,6 @@ pub struct ExportParams {
 enum Format {
     Csv,
     Json,
-}
-
-/// Where the next chunk starts: after this `(created_at_ms, rowid)`.
-#[derive(Debug, Clone, Copy)]
-struct Cursor {
-    created_at_ms: i64,
-    rowid: i64,
 }
 
 /// Streams every call of an agent, oldest first.
@@ -180,7 +112,13 @@ pub(crate) async fn export(
 }
 
 /// Writes the chunks after the first until the agent's calls or the client run out.
-fn produce(db: &Db, agent_id: &str, mut cursor: Cursor, mut enc: Encoder, sender: &ChunkSender) {
+fn produce(
+    db: &Pool,
+    agent_id: &str,
+    mut cursor: ExportCursor,
+    mut enc: Encoder,
+    sender: &ChunkSender,
+) {
     loop {
         let next =
             match db.read_blocking(|s| write_chunk(s.conn(), agent_id, Some(cursor), &mut enc)) {
@@ -212,6 +150,19 @@ fn produce(db: &Db, agent_id: &str, mut cursor: Cursor, mut enc: Encoder, sender
     }
 }
 
+/// Encodes one chunk of the agent's calls after `after`.
+fn write_chunk(
+    conn: &vqprobe_store::Connection,
+    agent_id: &str,
+    after: Option<ExportCursor>,
+    enc: &mut Encoder,
+) -> Result<Option<ExportCursor>, StoreError> {
+    export_chunk(conn, agent_id, after, &mut |cells| {
+        enc.row(cells)
+            .map_err(|e| StoreError::Internal(e.to_string()))
+    })
+}
+
 /// Turns rows into CSV (header first) or a JSON array, a chunk at a time.
 enum Encoder {
     /// RFC 4180: CRLF line ends, fields quoted only when they must be.
@@ -236,13 +187,24 @@ fn csv_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(format!("csv: {e}"))
 }
 
+fn json_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("json: {e}"))
+}
+
+/// A number as JSON writes it (shortest round-trip form, `80.0` for 80), so the CSV
+/// and the JSON export show the same digits.
+fn number(x: f64) -> String {
+    serde_json::to_string(&x).unwrap_or_default()
+}
+
 impl Encoder {
     /// An encoder that has written the header (CSV) or the opening bracket (JSON).
     fn new(format: Format) -> Result<Encoder, ApiError> {
         Ok(match format {
             Format::Csv => {
                 let mut w = csv_writer();
-                w.write_record(COLUMNS).map_err(csv_err)?;
+                w.write_record(EXPORT_COLUMNS.iter().map(|c| c.name()))
+                    .map_err(csv_err)?;
                 Encoder::Csv(Box::new(w))
             }
             Format::Json => Encoder::Json {
@@ -252,16 +214,47 @@ impl Encoder {
         })
     }
 
-    fn row<R: Serialize>(&mut self, r: &R) -> Result<(), ApiError> {
+    /// One call, its cells in [`EXPORT_COLUMNS`] order.
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ApiError> {
         match self {
-            Encoder::Csv(w) => w.serialize(r).map_err(csv_err),
+            Encoder::Csv(w) => {
+                for cell in cells {
+                    let field = match cell {
+                        Cell::Null => String::new(),
+                        Cell::Real(x) => number(*x),
+                        Cell::Int(n) => n.to_string(),
+                        Cell::Bool(b) => b.to_string(),
+                        Cell::Text(t) => {
+                            w.write_field(t).map_err(csv_err)?;
+                            continue;
+                        }
+                    };
+                    w.write_field(field).map_err(csv_err)?;
+                }
+                w.write_record(None::<&[u8]>).map_err(csv_err)
+            }
             Encoder::Json { buf, any } => {
                 if *any {
                     buf.push(b',');
                 }
                 *any = true;
-                serde_json::to_writer(&mut *buf, r)
-                    .map_err(|e| ApiError::Internal(format!("json: {e}")))
+                buf.push(b'{');
+                for (i, (col, cell)) in EXPORT_COLUMNS.iter().zip(cells).enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    serde_json::to_writer(&mut *buf, col.name()).map_err(json_err)?;
+                    buf.push(b':');
+                    match cell {
+                        Cell::Null => buf.extend_from_slice(b"null"),
+                        Cell::Real(x) => serde_json::to_writer(&mut *buf, x).map_err(json_err)?,
+                        Cell::Int(n) => serde_json::to_writer(&mut *buf, n).map_err(json_err)?,
+                        Cell::Bool(b) => serde_json::to_writer(&mut *buf, b).map_err(json_err)?,
+                        Cell::Text(t) => serde_json::to_writer(&mut *buf, t).map_err(json_err)?,
+                    }
+                }
+                buf.push(b'}');
+                Ok(())
             }
         }
     }
@@ -287,91 +280,45 @@ impl Encoder {
     }
 }
 
-/// An export row borrowed from the SQLite row it was read from, encoded without
-/// copying its text.
-#[derive(Serialize)]
-struct RowRef<'a> {
-    call_id: &'a str,
-    from_number: Option<&'a str>,
-    to_number: Option<&'a str>,
-    direction: &'a str,
-    status: &'a str,
-    duration_seconds: f64,
-    created_at: &'a str,
-    transcript_text: &'static str,
-    quality_mos: Option<f64>,
-    mos_lq: Option<f64>,
-    r_factor: Option<f64>,
-    min_interval_mos: Option<f64>,
-    jitter_ms: Option<f64>,
-    loss_ratio: Option<f64>,
-    rtt_ms: Option<f64>,
-    mno: &'a str,
-    codec: Option<&'a str>,
-}
+/// The OpenAPI schema of one exported call (a JSON array element), built from the
+/// store's export columns: absent figures are JSON nulls (empty CSV fields).
+pub struct ExportRow;
 
-fn opt_text<'a>(r: &'a rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'a str>> {
-    match r.get_ref(i)? {
-        ValueRef::Null => Ok(None),
-        v => v.as_str().map(Some).map_err(rusqlite::Error::from),
+impl PartialSchema for ExportRow {
+    fn schema() -> RefOr<Schema> {
+        let mut obj = ObjectBuilder::new().description(Some(
+            "One exported call; the columns of the CSV export, in the same order",
+        ));
+        for c in EXPORT_COLUMNS {
+            let (ty, nullable) = match c {
+                ExportColumn::Constant(..) => (Type::String, false),
+                ExportColumn::Stored(name) => match column(name) {
+                    Some(col) => (
+                        match col.kind {
+                            Kind::Text => Type::String,
+                            Kind::Real => Type::Number,
+                            Kind::Int => Type::Integer,
+                            Kind::Bool => Type::Boolean,
+                        },
+                        !col.not_null,
+                    ),
+                    None => (Type::String, true),
+                },
+            };
+            let schema_type = if nullable {
+                utoipa::openapi::schema::SchemaType::from_iter([ty, Type::Null])
+            } else {
+                utoipa::openapi::schema::SchemaType::Type(ty)
+            };
+            obj = obj
+                .property(c.name(), ObjectBuilder::new().schema_type(schema_type))
+                .required(c.name());
+        }
+        RefOr::T(Schema::Object(obj.build()))
     }
 }
 
-fn text<'a>(r: &'a rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
-    r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)
-}
-
-/// Encodes up to [`CHUNK_ROWS`] calls of the agent after `after`, in
-/// `(created_at_ms, rowid)` order (rowid breaks ties and never changes for a call:
-/// upserts update in place); returns where the next chunk starts, `None` at the end.
-fn write_chunk(
-    conn: &Connection,
-    agent_id: &str,
-    after: Option<Cursor>,
-    enc: &mut Encoder,
-) -> Result<Option<Cursor>, ApiError> {
-    let (from_ms, from_rowid) = after.map_or((i64::MIN, i64::MIN), |c| (c.created_at_ms, c.rowid));
-    // The range on created_at_ms uses the (agent_id, created_at_ms) index; the OR only
-    // filters the rare calls that share the cursor's millisecond.
-    let mut stmt = conn.prepare_cached(
-        "SELECT call_id, from_number, to_number, direction, status, duration_seconds, \
-         created_at, quality_mos, mos_lq, r_factor, min_interval_mos, jitter_ms, \
-         loss_ratio, rtt_ms, mno, codec, created_at_ms, rowid \
-         FROM calls WHERE agent_id = ?1 AND created_at_ms >= ?2 \
-         AND (created_at_ms > ?2 OR rowid > ?3) \
-         ORDER BY created_at_ms, rowid LIMIT ?4",
-    )?;
-    let mut rows = stmt.query(rusqlite::params![agent_id, from_ms, from_rowid, CHUNK_ROWS])?;
-    let mut n = 0;
-    let mut cursor = None;
-    while let Some(r) = rows.next()? {
-        enc.row(&RowRef {
-            call_id: text(r, 0)?,
-            from_number: opt_text(r, 1)?,
-            to_number: opt_text(r, 2)?,
-            direction: text(r, 3)?,
-            status: text(r, 4)?,
-            duration_seconds: r.get(5)?,
-            created_at: text(r, 6)?,
-            transcript_text: "",
-            quality_mos: r.get(7)?,
-            mos_lq: r.get(8)?,
-            r_factor: r.get(9)?,
-            min_interval_mos: r.get(10)?,
-            jitter_ms: r.get(11)?,
-            loss_ratio: r.get(12)?,
-            rtt_ms: r.get(13)?,
-            mno: text(r, 14)?,
-            codec: opt_text(r, 15)?,
-        })?;
-        n += 1;
-        cursor = Some(Cursor {
-            created_at_ms: r.get(16)?,
-            rowid: r.get(17)?,
-        });
-    }
-    Ok(cursor.filter(|_| n == CHUNK_ROWS))
-}
+impl ToSchema for ExportRow {}
 
 /// An agent id made safe for a quoted `filename=` (RFC 6266): anything outside
 /// `[A-Za-z0-9._-]` becomes `_`.
@@ -397,56 +344,54 @@ fn file_safe(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(id: &str) -> ExportRow {
-        ExportRow {
-            call_id: id.into(),
-            from_number: Some("+44 7700, \"x\"".into()),
-            to_number: None,
-            direction: "inbound".into(),
-            status: "completed".into(),
-            duration_seconds: 12.5,
-            created_at: "2026-04-10T12:00:00.000Z".into(),
-            transcript_text: String::new(),
-            quality_mos: Some(4.1),
-            mos_lq: None,
-            r_factor: Some(80.0),
-            min_interval_mos: None,
-            jitter_ms: None,
-            loss_ratio: Some(0.01),
-            rtt_ms: None,
-            mno: "Vodafone UK".into(),
-            codec: Some("PCMU".into()),
-        }
+    fn cells(id: &str) -> Vec<Cell<'_>> {
+        EXPORT_COLUMNS
+            .iter()
+            .map(|c| match c.name() {
+                "call_id" => Cell::Text(id),
+                "from_number" => Cell::Text("+44 7700, \"x\""),
+                "duration_seconds" => Cell::Real(12.5),
+                "r_factor" => Cell::Real(80.0),
+                "transcript_text" => Cell::Text(""),
+                _ => Cell::Null,
+            })
+            .collect()
     }
 
     #[test]
     fn csv_is_rfc4180_and_round_trips() {
         let mut enc = Encoder::new(Format::Csv).unwrap();
-        enc.row(&row("a")).unwrap();
+        enc.row(&cells("a")).unwrap();
         let mut out = enc.take().unwrap();
-        enc.row(&row("b\nc")).unwrap();
+        enc.row(&cells("b\nc")).unwrap();
         out.extend(enc.finish().unwrap());
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.starts_with("call_id,from_number,to_number,direction,status,"));
         assert!(text.contains("\"+44 7700, \"\"x\"\"\""), "{text}");
+        assert!(text.contains(",80.0,"), "{text}");
         assert!(text.ends_with("\r\n"));
         assert_eq!(text.matches("\r\n").count(), 3, "{text}");
         let mut rd = csv::Reader::from_reader(out.as_slice());
-        let back: Vec<ExportRow> = rd.deserialize().collect::<Result<_, _>>().unwrap();
-        assert_eq!(back, vec![row("a"), row("b\nc")]);
+        let back: Vec<csv::StringRecord> = rd.records().collect::<Result<_, _>>().unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(&back[1][0], "b\nc");
+        assert_eq!(back[0].len(), EXPORT_COLUMNS.len());
     }
 
     #[test]
     fn json_chunks_make_one_array() {
         let mut enc = Encoder::new(Format::Json).unwrap();
-        enc.row(&row("a")).unwrap();
-        enc.row(&row("b")).unwrap();
+        enc.row(&cells("a")).unwrap();
+        enc.row(&cells("b")).unwrap();
         let mut out = enc.take().unwrap();
-        enc.row(&row("c")).unwrap();
+        enc.row(&cells("c")).unwrap();
         out.extend(enc.take().unwrap());
         out.extend(enc.finish().unwrap());
-        let back: Vec<ExportRow> = serde_json::from_slice(&out).unwrap();
+        let back: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
         assert_eq!(back.len(), 3);
+        assert_eq!(back[2]["call_id"], "c");
+        assert_eq!(back[0]["r_factor"], 80.0);
+        assert!(back[0]["mno"].is_null());
         let mut empty = Encoder::new(Format::Json).unwrap();
         assert_eq!(empty.finish().unwrap(), b"[]");
     }

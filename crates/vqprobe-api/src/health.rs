@@ -1,7 +1,6 @@
 //! `GET /healthz` (is the store readable, is the daemon running) and `GET /metrics`
-//! (Prometheus text from [`crate::metrics::Metrics`]).
+//! (Prometheus text from the [`crate::Probe`]).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -10,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vqprobe_store::query::calls::newest_created_at;
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
@@ -49,27 +49,16 @@ pub struct Health {
     )
 )]
 pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let capture = match &app.runtime {
+    let capture = match &app.probe {
         None => "none",
-        Some(rt) if rt.stopping.load(Ordering::Relaxed) => "stopping",
+        Some(p) if p.stopping() => "stopping",
         Some(_) => "running",
     };
     let db = Arc::clone(&app.db);
     // The newest call comes off the end of the created_at index: O(log n).
-    let newest = blocking(move || {
-        db.read_blocking(|s| {
-            Ok(s.conn().query_row(
-                "SELECT created_at FROM calls ORDER BY created_at_ms DESC LIMIT 1",
-                [],
-                |r| r.get::<_, String>(0),
-            ))
-        })
-    })
-    .await;
+    let newest = blocking(move || Ok(db.read_blocking(|s| newest_created_at(s.conn()))?)).await;
     let (db_state, last_call_at, mut error) = match newest {
-        Ok(Ok(at)) => ("ok", Some(at), None),
-        Ok(Err(rusqlite::Error::QueryReturnedNoRows)) => ("ok", None, None),
-        Ok(Err(e)) => ("error", None, Some(ApiError::from(e))),
+        Ok(at) => ("ok", at, None),
         Err(e) => ("error", None, Some(e)),
     };
     if error.is_none() && capture == "stopping" {
@@ -109,14 +98,14 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
     )
 )]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    let Some(m) = app.metrics.clone() else {
+    let probe = app.probe.clone();
+    // Rendering locks worker snapshots; keep that off the async threads.
+    let text = blocking(move || Ok(probe.and_then(|p| p.metrics_text()))).await?;
+    let Some(text) = text else {
         return Err(ApiError::Unavailable(
             "metrics are not collected by this process".into(),
         ));
     };
-    let runtime = app.runtime.clone();
-    // Rendering locks worker snapshots; keep that off the async threads.
-    let text = blocking(move || Ok(m.render(runtime.as_deref()))).await?;
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

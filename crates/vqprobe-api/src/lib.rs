@@ -3,18 +3,17 @@
 //!
 //! The server runs on its own OS thread with a two-worker tokio runtime, so it never
 //! competes with the capture path for more than that; SQLite work goes to tokio's
-//! blocking pool over read-only WAL connections ([`db`]). [`spawn`] prepares the
-//! database (indexes, rollup, triggers: [`schema`]), binds, and returns a handle that
+//! blocking pool over read-only WAL connections (`vqprobe_store::Pool`). [`spawn`]
+//! prepares the database, binds, and returns a handle that
 //! shuts the server down gracefully.
 //!
 //! One module per job: [`auth`] keys, [`error`] the error envelope, `extract` the
 //! extractors that use it, [`analytics`] the summaries, [`query`] aggregate queries
-//! (run by `aggregate`), [`calls`] call resources, [`export`] streamed CSV/JSON
-//! (over `body`), [`health`] health and metrics, [`openapi`] the document, [`schema`]
-//! what the API adds to the store's schema, `db` connections, `params` parameter
-//! parsing.
+//! (run by the store), [`calls`] call resources, [`export`] streamed CSV/JSON
+//! (over `body`), [`health`] health and metrics, [`openapi`] the document, [`probe`] what
+//! the process behind the API provides, `db` running store work off the async
+//! threads, `params` parameter parsing.
 
-mod aggregate;
 pub mod analytics;
 pub mod auth;
 mod body;
@@ -26,8 +25,8 @@ mod extract;
 pub mod health;
 pub mod openapi;
 mod params;
+pub mod probe;
 pub mod query;
-pub mod schema;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,10 +40,9 @@ use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::push::{PushError, PushedCall};
-
 pub use auth::{check_listen, startup_notice, KeySet};
 pub use error::ApiError;
+pub use probe::Probe;
 
 /// Largest request body accepted (pushed metadata and analytics queries are small).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -53,10 +51,6 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Hands pushed call metadata to the capture pipeline; must not block (the daemon's
-/// implementation does a `try_send` and answers [`PushError::Unavailable`] when full).
-pub type PushFn = dyn Fn(PushedCall) -> Result<(), PushError> + Send + Sync;
-
 /// What the API serves from.
 pub struct ApiState {
     /// The SQLite call store (created and migrated by [`spawn`] if needed).
@@ -64,12 +58,9 @@ pub struct ApiState {
     /// Accepted bearer keys; empty means no authentication (loopback only, see
     /// [`check_listen`]).
     pub keys: KeySet,
-    /// Prometheus registry for `/metrics`; `None` answers 503 there.
-    pub metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// The running daemon, for `/metrics` and `/healthz`; `None` in API-only use.
-    pub runtime: Option<Arc<crate::daemon::Runtime>>,
-    /// Where `POST /v1/calls` goes; `None` answers 503.
-    pub push: Option<Arc<PushFn>>,
+    /// The process behind the API (metrics, capture state, pushed metadata); `None`
+    /// in API-only use, where `/metrics` and `POST /v1/calls` answer 503.
+    pub probe: Option<Arc<dyn Probe>>,
     /// Whether `/metrics` needs a key too.
     pub metrics_require_auth: bool,
 }
@@ -79,9 +70,7 @@ impl std::fmt::Debug for ApiState {
         f.debug_struct("ApiState")
             .field("db_path", &self.db_path)
             .field("keys", &self.keys)
-            .field("metrics", &self.metrics.is_some())
-            .field("runtime", &self.runtime.is_some())
-            .field("push", &self.push.is_some())
+            .field("probe", &self.probe.is_some())
             .field("metrics_require_auth", &self.metrics_require_auth)
             .finish()
     }
@@ -89,10 +78,8 @@ impl std::fmt::Debug for ApiState {
 
 /// Shared by every handler.
 pub(crate) struct App {
-    db: Arc<db::Db>,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
-    runtime: Option<Arc<crate::daemon::Runtime>>,
-    push: Option<Arc<PushFn>>,
+    db: Arc<vqprobe_store::Pool>,
+    probe: Option<Arc<dyn Probe>>,
 }
 
 /// Who may call a route.
@@ -153,15 +140,13 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The API as an axum router (for embedding; [`spawn`] serves it). The database must
-/// have been prepared with [`schema::prepare`] first (as [`spawn`] does): the
-/// handlers rely on its indexes and rollup.
+/// have been opened read-write once (as [`spawn`] does), which creates the indexes
+/// and rollup the handlers rely on.
 pub fn router(state: ApiState) -> Router {
     let keys = Arc::new(state.keys);
     let app = Arc::new(App {
-        db: Arc::new(db::Db::new(state.db_path)),
-        metrics: state.metrics,
-        runtime: state.runtime,
-        push: state.push,
+        db: Arc::new(vqprobe_store::Pool::new(state.db_path)),
+        probe: state.probe,
     });
     let mut open = Router::new();
     let mut keyed = Router::new();
@@ -228,8 +213,7 @@ impl Drop for ApiHandle {
     }
 }
 
-/// Binds `listen`, prepares the database (creating and migrating it if needed, then
-/// [`schema::prepare`]) and serves the API on a thread of its own until
+/// Binds `listen`, prepares the database (creating and migrating it if needed) and serves the API on a thread of its own until
 /// [`ApiHandle::shutdown`]. Every error (address in use, unwritable database) comes
 /// back here, before any thread starts.
 ///
@@ -240,11 +224,9 @@ pub fn spawn(listen: SocketAddr, state: ApiState) -> anyhow::Result<ApiHandle> {
     // Bind first: a taken port should fail at once, not after a rollup rebuild.
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("binding the API to {listen}"))?;
-    let rebuilt = schema::prepare(&state.db_path)
+    // Opening read-write creates or migrates the schema and its derived objects.
+    vqprobe_store::Store::open(&state.db_path)
         .with_context(|| format!("preparing {} for the API", state.db_path.display()))?;
-    if rebuilt {
-        eprintln!("vqprobe: api: built the daily rollup");
-    }
     listener
         .set_nonblocking(true)
         .context("setting the API socket non-blocking")?;

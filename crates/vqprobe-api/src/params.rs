@@ -7,10 +7,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, UtcOffset};
 
-use super::error::ApiError;
+pub(crate) use vqprobe_store::time::{unix_ms, MS_PER_DAY};
 
-/// Milliseconds in a day.
-pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+use super::error::ApiError;
 
 /// The `days` values the summary endpoints accept.
 pub(crate) const ALLOWED_DAYS: [u32; 3] = [7, 30, 90];
@@ -21,38 +20,6 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// A window of whole UTC calendar days, today included: `days = 7` on a Wednesday is
-/// Thursday 00:00 UTC of the week before up to the end of today. Whole days make the
-/// per-day series and the daily rollup agree exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DayWindow {
-    /// First day, days since the epoch.
-    pub first_day: i64,
-    /// Last day (today), days since the epoch.
-    pub last_day: i64,
-}
-
-impl DayWindow {
-    /// The last `days` UTC days ending with the day of `now_ms`.
-    pub(crate) fn ending(now_ms: i64, days: u32) -> DayWindow {
-        let last_day = now_ms.div_euclid(MS_PER_DAY);
-        DayWindow {
-            first_day: last_day - i64::from(days) + 1,
-            last_day,
-        }
-    }
-
-    /// Start of the window, unix ms (inclusive).
-    pub(crate) fn start_ms(&self) -> i64 {
-        self.first_day * MS_PER_DAY
-    }
-
-    /// End of the window, unix ms (exclusive).
-    pub(crate) fn end_ms(&self) -> i64 {
-        (self.last_day + 1) * MS_PER_DAY
-    }
 }
 
 /// `days`: absent means 7; anything but 7, 30 or 90 is refused.
@@ -168,19 +135,6 @@ pub(crate) fn parse_instant(
     unix_ms(day.midnight().assume_offset(offset)).ok_or_else(bad)
 }
 
-/// Unix ms of a timestamp, `None` out of range.
-pub(crate) fn unix_ms(t: OffsetDateTime) -> Option<i64> {
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
-}
-
-/// `YYYY-MM-DD` of a UTC day number.
-pub(crate) fn day_string(day: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(day.saturating_mul(86_400))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let d = t.date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
 /// RFC 3339 of unix ms at `offset` (`Z` for UTC), whole seconds unless there are
 /// milliseconds to show.
 pub(crate) fn rfc3339_at(ms: i64, offset: UtcOffset) -> String {
@@ -191,14 +145,10 @@ pub(crate) fn rfc3339_at(ms: i64, offset: UtcOffset) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
-/// Divides for a mean, `None` for nothing to divide.
-pub(crate) fn ratio(sum: f64, n: i64) -> Option<f64> {
-    (n > 0).then(|| crate::record::round6(sum / n as f64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vqprobe_store::time::{day_string, DayWindow};
 
     #[test]
     fn days_values() {

@@ -1,7 +1,7 @@
 //! `POST /v1/analytics`: aggregate queries in the shape of Vapi's analytics API, over
 //! vqprobe's call columns, with percentile operations added. This module is the
-//! request shape, its validation into a [`Plan`] and the response shape;
-//! [`super::aggregate`] runs plans.
+//! request shape, its validation into a [`Plan`] and the response shape; the store
+//! (`vqprobe_store::aggregate`) runs plans.
 
 use std::sync::Arc;
 
@@ -12,10 +12,13 @@ use serde_json::Map;
 use time::UtcOffset;
 use utoipa::ToSchema;
 
-use super::aggregate::{
+use vqprobe_store::aggregate::{
     bucket_count, bucket_start, execute, scan_threads, Out, ResultRow, HELD_VALUES,
 };
-use super::db::{blocking, Snapshot};
+use vqprobe_store::plan::{step_name, GroupBy, Measure, OpKind, Plan, Step};
+use vqprobe_store::Snapshot;
+
+use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::params::{now_ms, parse_instant, rfc3339_at, Bound, MS_PER_DAY};
@@ -27,8 +30,6 @@ pub const MAX_QUERIES: usize = 20;
 pub const MAX_OPERATIONS: usize = 20;
 /// Time buckets a query may span.
 pub const MAX_BUCKETS: i64 = 50_000;
-/// Result rows per query (buckets × groups).
-pub const MAX_ROWS: usize = 100_000;
 /// Longest `name` and `alias`, as in Vapi's API.
 pub const MAX_NAME: usize = 40;
 
@@ -66,134 +67,6 @@ pub enum Table {
     Calls,
 }
 
-/// Columns a query can group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    /// Agent id.
-    AgentId,
-    /// Mobile network operator.
-    Mno,
-    /// ISO country of the remote number.
-    Country,
-    /// Codec.
-    Codec,
-    /// Call status.
-    Status,
-    /// Call direction.
-    Direction,
-    /// Why the call ended.
-    EndedReason,
-}
-
-impl GroupBy {
-    /// The name in requests and results, which is also the SQL column.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            GroupBy::AgentId => "agent_id",
-            GroupBy::Mno => "mno",
-            GroupBy::Country => "country",
-            GroupBy::Codec => "codec",
-            GroupBy::Status => "status",
-            GroupBy::Direction => "direction",
-            GroupBy::EndedReason => "ended_reason",
-        }
-    }
-}
-
-/// Aggregation operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    /// Sum of the values.
-    Sum,
-    /// Mean of the values.
-    Avg,
-    /// Number of values (`call_id`: number of calls).
-    Count,
-    /// Smallest value.
-    Min,
-    /// Largest value.
-    Max,
-    /// Median, nearest rank.
-    P50,
-    /// 90th percentile, nearest rank.
-    P90,
-    /// 95th percentile, nearest rank.
-    P95,
-    /// 99th percentile, nearest rank.
-    P99,
-}
-
-impl OpKind {
-    fn name(self) -> &'static str {
-        match self {
-            OpKind::Sum => "sum",
-            OpKind::Avg => "avg",
-            OpKind::Count => "count",
-            OpKind::Min => "min",
-            OpKind::Max => "max",
-            OpKind::P50 => "p50",
-            OpKind::P90 => "p90",
-            OpKind::P95 => "p95",
-            OpKind::P99 => "p99",
-        }
-    }
-
-    /// The percentile, for the percentile operations.
-    pub(crate) fn percentile(self) -> Option<i64> {
-        match self {
-            OpKind::P50 => Some(50),
-            OpKind::P90 => Some(90),
-            OpKind::P95 => Some(95),
-            OpKind::P99 => Some(99),
-            _ => None,
-        }
-    }
-}
-
-/// Columns operations apply to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Column {
-    /// The call's MOS (`quality_mos`, worst direction).
-    Mos,
-    /// R-factor of the worst direction.
-    RFactor,
-    /// Largest RFC 3550 jitter of any direction, ms.
-    JitterMs,
-    /// Largest loss ratio of any direction, 0–1.
-    LossRatio,
-    /// Round trip from RTCP, ms.
-    RttMs,
-    /// Talk time, seconds.
-    DurationSeconds,
-    /// The call itself: only `count`, which counts calls.
-    CallId,
-}
-
-impl Column {
-    fn name(self) -> &'static str {
-        match self {
-            Column::Mos => "mos",
-            Column::RFactor => "r_factor",
-            Column::JitterMs => "jitter_ms",
-            Column::LossRatio => "loss_ratio",
-            Column::RttMs => "rtt_ms",
-            Column::DurationSeconds => "duration_seconds",
-            Column::CallId => "call_id",
-        }
-    }
-
-    /// The `calls` column behind it.
-    pub(crate) fn sql(self) -> &'static str {
-        match self {
-            Column::Mos => "quality_mos",
-            other => other.name(),
-        }
-    }
-}
-
 /// One aggregation.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -201,27 +74,11 @@ pub struct Operation {
     /// What to compute.
     pub operation: OpKind,
     /// Over which column.
-    pub column: Column,
+    pub column: Measure,
     /// Key of the value in each result row; default `<operation>_<column>`, e.g.
     /// `p95_mos`.
     #[serde(default)]
     pub alias: Option<String>,
-}
-
-/// Time buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// Calendar minutes.
-    Minute,
-    /// Hours.
-    Hour,
-    /// Days, midnight to midnight in the query's time zone.
-    Day,
-    /// ISO weeks, from Monday 00:00 in the query's time zone.
-    Week,
-    /// Calendar months in the query's time zone.
-    Month,
 }
 
 /// Range and bucketing of a query.
@@ -289,7 +146,7 @@ pub(crate) async fn run(
     let plans = plan_all(&req, now_ms())?;
     let db = Arc::clone(&app.db);
     let out = blocking(move || {
-        db.read_many(scan_threads(), |stores| {
+        Ok(db.read_many(scan_threads(), |stores| {
             // One snapshot for the whole batch, on every connection, so its queries
             // agree with each other and a query's threads read the same calls.
             let mut snap = Snapshot::begin(stores)?;
@@ -297,32 +154,11 @@ pub(crate) async fn run(
             plans
                 .iter()
                 .map(|p| Ok(render(p, execute(conn, others, p, HELD_VALUES)?)))
-                .collect::<Result<Vec<_>, ApiError>>()
-        })
+                .collect::<Result<Vec<_>, vqprobe_store::StoreError>>()
+        })?)
     })
     .await?;
     Ok(Json(out))
-}
-
-/// A validated query, ready to run.
-#[derive(Debug, Clone)]
-pub(crate) struct Plan {
-    /// The query's name.
-    pub name: String,
-    /// Group columns, in request order.
-    pub groups: Vec<GroupBy>,
-    /// Operations with their result keys.
-    pub ops: Vec<(OpKind, Column, String)>,
-    /// Range start, unix ms (inclusive).
-    pub start_ms: i64,
-    /// Range end, unix ms (exclusive).
-    pub end_ms: i64,
-    /// Bucket size.
-    pub step: Option<Step>,
-    /// Time zone of the buckets.
-    pub offset: UtcOffset,
-    /// How the zone is echoed.
-    pub timezone: String,
 }
 
 fn plan_all(req: &AnalyticsRequest, now: i64) -> Result<Vec<Plan>, ApiError> {
@@ -364,10 +200,10 @@ fn plan(i: usize, q: &AnalyticsQuery, now: i64) -> Result<Plan, ApiError> {
             format!("must hold 1 to {MAX_OPERATIONS} operations"),
         ));
     }
-    let mut ops: Vec<(OpKind, Column, String)> = Vec::with_capacity(q.operations.len());
+    let mut ops: Vec<(OpKind, Measure, String)> = Vec::with_capacity(q.operations.len());
     for (j, op) in q.operations.iter().enumerate() {
         let field = format!("operations[{j}]");
-        if op.column == Column::CallId && op.operation != OpKind::Count {
+        if op.column == Measure::CallId && op.operation != OpKind::Count {
             return Err(at(
                 &field,
                 format!(
@@ -443,16 +279,6 @@ fn plan(i: usize, q: &AnalyticsQuery, now: i64) -> Result<Plan, ApiError> {
         offset,
         timezone,
     })
-}
-
-fn step_name(step: Step) -> &'static str {
-    match step {
-        Step::Minute => "minute",
-        Step::Hour => "hour",
-        Step::Day => "day",
-        Step::Week => "week",
-        Step::Month => "month",
-    }
 }
 
 /// `UTC` (also `Z`, `GMT`, `Etc/UTC`) or a fixed offset `±HH:MM`, `±HHMM`, `±HH`
@@ -532,7 +358,7 @@ fn render(p: &Plan, rows: Vec<ResultRow>) -> QueryResult {
                 let v = match out {
                     Out::Count(n) => n.into(),
                     Out::Num(x) => x
-                        .map(crate::record::round6)
+                        .map(vqprobe_engine::record::round6)
                         .map_or(serde_json::Value::Null, Into::into),
                 };
                 row.insert(alias.clone(), v);

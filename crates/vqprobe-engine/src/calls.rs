@@ -11,13 +11,13 @@ use crate::codec::{CodecTable, Impairment};
 use crate::media::{PayloadFormat, PayloadMap};
 use crate::mno::MnoTable;
 use crate::record::{
-    self, CallRecord, CallSummary, CallStatus, Direction, EndedReason, IntervalRecord, QualityRecord,
-    RemoteRecord, StreamRecord,
+    self, CallRecord, CallStatus, CallSummary, Direction, EndedReason, IntervalRecord,
+    QualityRecord, RemoteRecord, StreamRecord,
 };
 use crate::score::{self, ScoreContext, StreamScore};
+use crate::stream::Stream;
 use vqprobe_wire::sdp::SessionDescription;
 use vqprobe_wire::sip::{Method, SipMessage};
-use crate::stream::Stream;
 
 /// Settings the assembler and record builder need.
 #[derive(Debug, Clone)]

@@ -10,13 +10,13 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::calls::{self, CallAssembler, CallConfig, CallInput, MediaEndpoint};
-use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
 use crate::push::PushedCall;
 use crate::record::{CallRecord, CallStatus, EndedReason};
+use crate::stream::{RemoteReport, Stream, StreamKey, XrQuality};
+use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
 use vqprobe_wire::rtcp::{self, RtcpPacket, XrBlock};
 use vqprobe_wire::rtp::{self, RtpHeader};
 use vqprobe_wire::sip;
-use crate::stream::{RemoteReport, Stream, StreamKey, XrQuality};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -103,7 +103,10 @@ enum Flow {
         len: usize,
     },
     /// RTP (and muxed RTCP).
-    Rtp { ssrc: vqprobe_wire::Ssrc, slot: usize },
+    Rtp {
+        ssrc: vqprobe_wire::Ssrc,
+        slot: usize,
+    },
     /// RTCP only.
     Rtcp,
 }
@@ -590,11 +593,19 @@ impl Engine {
                             }
                             XrBlock::Dlrr(subs) => {
                                 for sb in subs {
-                                    self.rtt_sample(vqprobe_wire::Ssrc(sb.ssrc), src, sb.lrr, sb.dlrr, ts_ns);
+                                    self.rtt_sample(
+                                        vqprobe_wire::Ssrc(sb.ssrc),
+                                        src,
+                                        sb.lrr,
+                                        sb.dlrr,
+                                        ts_ns,
+                                    );
                                 }
                             }
                             XrBlock::VoipMetrics(vm) => {
-                                if let Some(slot) = self.stream_for_report(vqprobe_wire::Ssrc(vm.ssrc), src) {
+                                if let Some(slot) =
+                                    self.stream_for_report(vqprobe_wire::Ssrc(vm.ssrc), src)
+                                {
                                     if let Some(Some(s)) = self.slots.get_mut(slot) {
                                         s.stream.xr = Some(XrQuality {
                                             r_factor: vm.r_factor.map(f64::from),
@@ -629,7 +640,14 @@ impl Engine {
     }
 
     /// Probe-to-far-end round trip: RR arrival − sighting of the SR named by LSR − DLSR.
-    fn rtt_sample(&mut self, about: vqprobe_wire::Ssrc, reporter: SocketAddr, lsr: u32, dlsr: u32, ts_ns: i64) {
+    fn rtt_sample(
+        &mut self,
+        about: vqprobe_wire::Ssrc,
+        reporter: SocketAddr,
+        lsr: u32,
+        dlsr: u32,
+        ts_ns: i64,
+    ) {
         if lsr == 0 {
             return;
         }
@@ -966,7 +984,8 @@ impl Engine {
         self.finish_pushed(None, (CallStatus::Completed, reason));
         let mut out = self.drain_finished();
         out.sort_by(|a, b| {
-            a.call.created_at
+            a.call
+                .created_at
                 .cmp(&b.call.created_at)
                 .then(a.call.call_id.cmp(&b.call.call_id))
         });

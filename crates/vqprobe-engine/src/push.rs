@@ -9,9 +9,11 @@ use crate::record::Direction;
 
 /// Metadata for one call, as the platform knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushedCall {
-    /// The platform's call id; becomes the record's `call_id`.
+    /// The platform's call id (1–256 characters); becomes the record's `call_id`.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub call_id: String,
     /// Agent handling the call.
     #[serde(default)]
@@ -31,18 +33,22 @@ pub struct PushedCall {
     /// Link to a recording.
     #[serde(default)]
     pub recording_url: Option<String>,
-    /// Media endpoints of the call (either side), as `{ip, port}`.
+    /// Media endpoints of the call (either side), as `{ip, port}`; at least one.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub media: Vec<MediaAddr>,
 }
 
 /// One media endpoint in pushed metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MediaAddr {
-    /// IP address.
+    /// IPv4 or IPv6 address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "192.0.2.10"))]
     pub ip: std::net::IpAddr,
-    /// UDP port.
+    /// UDP port (1–65535).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub port: u16,
 }
 

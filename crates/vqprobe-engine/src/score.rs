@@ -223,8 +223,8 @@ pub fn score_remote(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vqprobe_wire::rtp::RtpHeader;
     use crate::stream::StreamKey;
+    use vqprobe_wire::rtp::RtpHeader;
 
     fn stream_with_loss(lost: &[u16], n: u16) -> Stream {
         let key = StreamKey {

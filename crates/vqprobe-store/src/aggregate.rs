@@ -1036,8 +1036,8 @@ fn too_many_rows(p: &Plan) -> StoreError {
 mod tests {
     use super::*;
     use crate::plan::GroupBy;
-    use vqprobe_engine::record::{CallRecord, CallStatus, CallSummary, Direction, QualityRecord};
     use crate::store::Store;
+    use vqprobe_engine::record::{CallRecord, CallStatus, CallSummary, Direction, QualityRecord};
 
     /// Both paths, on the same calls, give the same rows, and so does the in-memory
     /// path split over threads.
@@ -1046,7 +1046,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         let mut store = Store::open(&path).unwrap();
-                let mut calls = Vec::new();
+        let mut calls = Vec::new();
         let mut x: u64 = 7;
         for i in 0..600u64 {
             x = x

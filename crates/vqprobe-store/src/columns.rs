@@ -68,7 +68,12 @@ pub struct Column {
     pub kept: bool,
 }
 
-const fn col(name: &'static str, kind: Kind, not_null: bool, path: &'static [&'static str]) -> Column {
+const fn col(
+    name: &'static str,
+    kind: Kind,
+    not_null: bool,
+    path: &'static [&'static str],
+) -> Column {
     Column {
         name,
         kind,
@@ -118,11 +123,21 @@ pub const CALL_COLUMNS: &[Column] = &[
     col("mos", Real, false, &["quality", "mos"]),
     col("mos_lq", Real, false, &["quality", "mos_lq"]),
     col("r_factor", Real, false, &["quality", "r_factor"]),
-    col("min_interval_mos", Real, false, &["quality", "min_interval_mos"]),
+    col(
+        "min_interval_mos",
+        Real,
+        false,
+        &["quality", "min_interval_mos"],
+    ),
     col("jitter_ms", Real, false, &["quality", "jitter_ms"]),
     col("loss_ratio", Real, false, &["quality", "loss_ratio"]),
     col("rtt_ms", Real, false, &["quality", "rtt_ms"]),
-    col("one_way_delay_ms", Real, false, &["quality", "one_way_delay_ms"]),
+    col(
+        "one_way_delay_ms",
+        Real,
+        false,
+        &["quality", "one_way_delay_ms"],
+    ),
     kept("resolution", &["resolution"]),
     kept("classified_at", &["classified_at"]),
     kept("recording_url", &["recording_url"]),
@@ -216,7 +231,8 @@ pub fn upsert_sql() -> &'static str {
 }
 
 fn at<'a>(json: &'a Json, path: &[&str]) -> &'a Json {
-    path.iter().fold(json, |v, k| v.get(k).unwrap_or(&Json::Null))
+    path.iter()
+        .fold(json, |v, k| v.get(k).unwrap_or(&Json::Null))
 }
 
 /// The row values of a record, in [`CALL_COLUMNS`] order.
@@ -226,10 +242,11 @@ pub fn row_values(c: &CallSummary) -> Result<Vec<Value>, StoreError> {
     for col in CALL_COLUMNS {
         let v = match col.source {
             Source::CreatedAtMs => {
-                let ms = parse_rfc3339_ms(&c.created_at).ok_or_else(|| StoreError::BadTimestamp {
-                    call_id: c.call_id.clone(),
-                    value: c.created_at.clone(),
-                })?;
+                let ms =
+                    parse_rfc3339_ms(&c.created_at).ok_or_else(|| StoreError::BadTimestamp {
+                        call_id: c.call_id.clone(),
+                        value: c.created_at.clone(),
+                    })?;
                 Value::Integer(ms)
             }
             Source::Record(path) => match (col.kind, at(&json, path)) {
@@ -291,7 +308,10 @@ pub fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<CallSummary> {
 }
 
 /// A full record from its summary and the stored streams JSON.
-pub fn record_from_parts(call: CallSummary, streams_json: Option<&str>) -> Result<CallRecord, StoreError> {
+pub fn record_from_parts(
+    call: CallSummary,
+    streams_json: Option<&str>,
+) -> Result<CallRecord, StoreError> {
     let streams = match streams_json {
         Some(j) => serde_json::from_str(j)?,
         None => Vec::new(),

@@ -81,5 +81,3 @@ impl StoreError {
         }
     }
 }
-
-

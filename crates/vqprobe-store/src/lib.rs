@@ -35,6 +35,7 @@ mod tests;
 
 pub use error::StoreError;
 pub use pool::{Pool, Snapshot};
+pub use rusqlite::Connection;
 pub use store::Store;
 pub use writer::{StoreWriter, WriterMsg, WriterStats};
 

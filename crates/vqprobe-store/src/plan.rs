@@ -188,6 +188,5 @@ pub struct Plan {
     pub timezone: String,
 }
 
-
 /// Result rows per query (buckets × groups).
 pub const MAX_ROWS: usize = 100_000;

@@ -381,10 +381,10 @@ pub(crate) fn prepare(conn: &Connection) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
     use vqprobe_engine::record::{
         CallRecord, CallStatus, CallSummary, Direction, QualityRecord, Resolution,
     };
-    use crate::Store;
 
     fn call(id: &str, created: &str, agent: Option<&str>, mos: Option<f64>) -> CallRecord {
         CallRecord {
@@ -460,7 +460,9 @@ mod tests {
             .unwrap();
         store
             .conn()
-            .execute_batch("DELETE FROM api_daily; DELETE FROM api_meta WHERE key = 'rollup_version'")
+            .execute_batch(
+                "DELETE FROM api_daily; DELETE FROM api_meta WHERE key = 'rollup_version'",
+            )
             .unwrap();
         assert!(prepare(store.conn()).unwrap());
         assert!(!prepare(store.conn()).unwrap());

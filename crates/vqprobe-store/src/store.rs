@@ -191,7 +191,11 @@ impl Store {
 
     /// One retention step: at most `limit` calls older than the cutoff, in one
     /// (autocommit) statement; their streams go with them through the foreign key.
-    pub(crate) fn delete_chunk(&mut self, cutoff_ms: i64, limit: usize) -> Result<usize, StoreError> {
+    pub(crate) fn delete_chunk(
+        &mut self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let n = self
             .conn

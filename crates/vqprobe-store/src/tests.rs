@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use vqprobe_engine::record::{
-    CallRecord, CallStatus, CallSummary, Direction, EndedReason, IntervalRecord,
-    QualityRecord, RemoteRecord, Resolution, StreamRecord,
+    CallRecord, CallStatus, CallSummary, Direction, EndedReason, IntervalRecord, QualityRecord,
+    RemoteRecord, Resolution, StreamRecord,
 };
 use vqprobe_wire::{Pt, Ssrc};
 
@@ -238,7 +238,10 @@ fn later_record_keeps_resolution_and_recording() {
         got.call.classified_at.as_deref(),
         Some("2026-03-01T11:00:00.000Z")
     );
-    assert_eq!(got.call.recording_url.as_deref(), Some("https://rec.example/1"));
+    assert_eq!(
+        got.call.recording_url.as_deref(),
+        Some("https://rec.example/1")
+    );
 
     // A record that does carry a resolution wins.
     let mut over = sample_record("call-1");

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use crate::codec::MediaKind;
 use crate::media::{self, PayloadMap, PtInfo};
-use vqprobe_wire::rtp::RtpHeader;
-use vqprobe_wire::{Pt, Ssrc};
 use jitter::{RfcJitter, TsharkStats};
 use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use seq::{SeqOutcome, SeqTracker};
+use vqprobe_wire::rtp::RtpHeader;
+use vqprobe_wire::{Pt, Ssrc};
 
 /// Consecutive packet pairs summed before a clock is inferred.
 const CLOCK_PAIRS: u32 = 25;

@@ -149,7 +149,11 @@ pub fn summary_query(
 
 /// Quality figures per MNO or per agent over the window, most calls first. One read
 /// transaction: the rollup's counts and the percentile walk see the same snapshot.
-pub fn breakdown_query(conn: &Connection, w: DayWindow, dim: Dim) -> Result<Vec<Group>, StoreError> {
+pub fn breakdown_query(
+    conn: &Connection,
+    w: DayWindow,
+    dim: Dim,
+) -> Result<Vec<Group>, StoreError> {
     // One read transaction: the rollup's counts and the percentile walk see the same
     // snapshot, so the rank is right even while the daemon writes.
     let tx = conn.unchecked_transaction()?;

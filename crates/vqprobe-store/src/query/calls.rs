@@ -147,3 +147,14 @@ pub fn list_calls(conn: &Connection, q: &CallQuery) -> Result<(Vec<CallSummary>,
     Ok((calls, u64::try_from(total).unwrap_or(0)))
 }
 
+/// `created_at` of the newest stored call, off the end of the time index: O(log n).
+pub fn newest_created_at(conn: &Connection) -> Result<Option<String>, StoreError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT created_at FROM calls ORDER BY created_at_ms DESC LIMIT 1",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?)
+}

@@ -92,7 +92,9 @@ pub fn export_chunk(
                         (Kind::Bool, ValueRef::Integer(b)) => Cell::Bool(b != 0),
                         (_, ValueRef::Integer(x)) => Cell::Int(x),
                         (_, ValueRef::Real(x)) => Cell::Real(x),
-                        (_, ValueRef::Text(_)) => Cell::Text(v.as_str().map_err(rusqlite::Error::from)?),
+                        (_, ValueRef::Text(_)) => {
+                            Cell::Text(v.as_str().map_err(rusqlite::Error::from)?)
+                        }
                         (_, ValueRef::Blob(_)) => Cell::Null,
                     }
                 }

@@ -11,16 +11,15 @@
 //! §6.4.1 computation and the passive-observer variant the probe uses
 //! (`reference/ALGORITHMS.md` §5).
 
-
 mod app;
 mod bye;
 mod ntp;
 mod reader;
 mod report;
 mod sdes;
-mod xr;
 #[cfg(test)]
 mod tests;
+mod xr;
 
 use thiserror::Error;
 
@@ -376,4 +375,3 @@ fn parse_packet(data: &[u8], offset: usize) -> Result<(RtcpPacket, usize), RtcpE
     };
     Ok((packet, offset + total))
 }
-

@@ -1,7 +1,5 @@
 //! The 64-bit NTP timestamp of SRs and XR Receiver Reference Time blocks.
 
-
-
 /// A 64-bit NTP timestamp as carried in an SR or an XR Receiver Reference
 /// Time block: seconds since 1900 and a binary fraction of a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

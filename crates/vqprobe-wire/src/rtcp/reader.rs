@@ -2,8 +2,6 @@
 //! panicking when the bytes run out, which is what keeps the RTCP parsers panic-free
 //! by construction.
 
-
-
 /// Bounds-checked big-endian reader over a packet body; every read returns
 /// `None` instead of panicking when the bytes run out.
 pub(super) struct Reader<'a> {

@@ -74,7 +74,10 @@ pub struct ReceiverReport {
     pub reports: Vec<ReportBlock>,
 }
 
-pub(super) fn parse_report_blocks(r: &mut Reader<'_>, count: u8) -> Result<Vec<ReportBlock>, &'static str> {
+pub(super) fn parse_report_blocks(
+    r: &mut Reader<'_>,
+    count: u8,
+) -> Result<Vec<ReportBlock>, &'static str> {
     let mut reports = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let bytes = r

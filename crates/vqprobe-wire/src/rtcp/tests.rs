@@ -754,8 +754,7 @@ fn real_sngrep_sr_sdes_bye() {
     assert!(looks_like_rtcp(&data));
     let c = parse_compound(&data).expect("real compound");
     assert!(!c.truncated);
-    let [RtcpPacket::Sr(sr), RtcpPacket::Sdes(sdes), RtcpPacket::Bye(bye)] = &c.packets[..]
-    else {
+    let [RtcpPacket::Sr(sr), RtcpPacket::Sdes(sdes), RtcpPacket::Bye(bye)] = &c.packets[..] else {
         panic!("expected SR + SDES + BYE: {:?}", c.packets);
     };
     assert_eq!(sr.ssrc, 0x3796_cb71);

@@ -3,7 +3,9 @@
 
 use super::ntp::NtpTimestamp;
 use super::reader::Reader;
-use super::{DLRR_SUB_BLOCK_LEN, VOIP_METRICS_LEN, XR_BT_DLRR, XR_BT_RRT, XR_BT_VOIP_METRICS, XR_UNAVAILABLE};
+use super::{
+    DLRR_SUB_BLOCK_LEN, VOIP_METRICS_LEN, XR_BT_DLRR, XR_BT_RRT, XR_BT_VOIP_METRICS, XR_UNAVAILABLE,
+};
 
 /// One DLRR sub-block (RFC 3611 §4.5): the XR counterpart of LSR/DLSR,
 /// letting a receiver-only endpoint get an RTT.

@@ -78,8 +78,8 @@ fn default_rtcp_port_and_mux() {
     let sdp = parse(b"v=0\r\nm=audio 65535 RTP/AVP 0\r\n").unwrap();
     assert_eq!(sdp.media[0].rtcp_port(), 65535);
     // a=rtcp without an address keeps the RTP address.
-    let sdp = parse(b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:4005\r\n")
-        .unwrap();
+    let sdp =
+        parse(b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:4005\r\n").unwrap();
     assert_eq!(sdp.media[0].rtcp, Some((4005, None)));
     assert_eq!(sdp.media[0].rtcp_addr(&sdp), sdp.connection);
 }
@@ -102,14 +102,12 @@ fn ipv6_connection_and_media_level_override() {
 
 #[test]
 fn multicast_ttl_suffix_and_hostname_connection() {
-    let sdp =
-        parse(b"v=0\r\nc=IN IP4 233.252.0.1/127/3\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();
+    let sdp = parse(b"v=0\r\nc=IN IP4 233.252.0.1/127/3\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();
     assert_eq!(
         sdp.connection,
         Some(IpAddr::V4(Ipv4Addr::new(233, 252, 0, 1)))
     );
-    let sdp =
-        parse(b"v=0\r\nc=IN IP4 media.example.com\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();
+    let sdp = parse(b"v=0\r\nc=IN IP4 media.example.com\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();
     assert_eq!(sdp.connection, None);
 }
 

@@ -356,8 +356,7 @@ fn caller_prefers_asserted_identity_and_callee_falls_back_to_request_uri() {
 
 #[test]
 fn name_addr_forms() {
-    let parsed =
-        NameAddr::parse("\"philippec1\"<sip:10008@192.168.10.2>;tag=as0b1a917b").unwrap();
+    let parsed = NameAddr::parse("\"philippec1\"<sip:10008@192.168.10.2>;tag=as0b1a917b").unwrap();
     assert_eq!(parsed.display, Some("philippec1"));
     assert_eq!(parsed.uri, "sip:10008@192.168.10.2");
     assert_eq!(parsed.tag, Some("as0b1a917b"));
@@ -594,8 +593,7 @@ fn stream_framing() {
     assert_eq!(&raw[consumed..], b"OPTIONS sip:a@b SIP/2.0\r\n");
 
     // Unframeable: everything consumed with one error.
-    let (messages, consumed) =
-        parse_stream(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n");
+    let (messages, consumed) = parse_stream(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n");
     assert_eq!((messages, consumed), (vec![Err(SipError::NotUtf8)], 13));
     assert_eq!(parse_stream(b""), (vec![], 0));
     assert_eq!(parse_stream(b"\r\n"), (vec![], 2));
