@@ -3,7 +3,7 @@
 //! `in_progress` rows with interim metrics and are closed on SIGTERM.
 //!
 //! No root needed: everything goes through `--replay`. The real captures come from
-//! `../shared/pcaps/real/` (skipped with a message when absent) and the repo's
+//! `tests/data/pcaps/` (or `../shared/pcaps/real/`; skipped with a message when absent) and the repo's
 //! `demo/sip-rtp-g711.pcap`.
 //!
 //! Why the captures are copied with shifted timestamps: a replayed call is stored with
@@ -28,9 +28,14 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A real capture: vendored in `tests/data/pcaps`, else from `../shared/pcaps/real`.
 fn shared_capture(name: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/pcaps/real").join(name);
-    p.is_file().then_some(p)
+    [
+        repo().join("tests/data/pcaps").join(name),
+        repo().join("../shared/pcaps/real").join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 const G726: &str = "rtp-pcap__sip-rtp-g726.pcap";
@@ -162,7 +167,7 @@ const BASE_CONFIG: &str = "[calls]\nrtp_timeout_s = 3\n[store]\nflush_interval_m
 #[test]
 fn replay_sigterm_restart_keeps_records() {
     let Some(g726) = shared_capture(G726) else {
-        println!("SKIPPED: ../shared/pcaps/real/{G726} not found");
+        println!("SKIPPED: {G726} not found");
         return;
     };
     let t0 = Instant::now();
@@ -291,7 +296,7 @@ fn kill9_loses_nothing_committed() {
     let (src, label) = match shared_capture(G726) {
         Some(p) => (p, G726),
         None => {
-            println!("note: ../shared absent; using demo/sip-rtp-g711.pcap for the kill -9 run");
+            println!("note: {G726} absent; using demo/sip-rtp-g711.pcap for the kill -9 run");
             (repo().join("demo/sip-rtp-g711.pcap"), "demo")
         }
     };

@@ -51,10 +51,13 @@ fn captures() -> Vec<PathBuf> {
         "nDPI__false_positives.pcapng",
         "asterisk-testsuite__ast-2017-012_crash-27382.pcap",
     ] {
-        let p = root.join("../shared/pcaps/real").join(name);
-        if p.exists() {
-            v.push(p);
-        }
+        let found = [
+            root.join("tests/data/pcaps").join(name),
+            root.join("../shared/pcaps/real").join(name),
+        ]
+        .into_iter()
+        .find(|p| p.exists());
+        v.extend(found);
     }
     v
 }

@@ -19,8 +19,10 @@
 //! `../shared/pcaps/README.md` states (or that follow from the captures' SIP/SDP and
 //! sequence numbers, as read with tshark).
 //!
-//! The captures live outside the crate (`../shared/pcaps`); when they are absent every
-//! test here prints why it is skipped and passes.
+//! The captures whose licence allows it are vendored in `tests/data/pcaps/` (with their
+//! `PROVENANCE.tsv`), so a bare clone runs these tests on them; the rest (no licence)
+//! and the §7 F vectors are read from `../shared/pcaps` when it is there, and skipped
+//! with a message when it is not.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PCAPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pcaps");
+const VENDORED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pcaps");
 const EXPECTED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tshark");
 /// The tshark whose definitions the contract follows (ALGORITHMS.md §6 "Versions").
 const TSHARK_VERSION: &str = "4.0.17";
@@ -52,47 +55,76 @@ struct Capture {
     tshark_opts: &'static [&'static str],
 }
 
-/// `None` (after printing why) when `../shared/pcaps` is not there.
-fn pcaps_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(PCAPS);
-    if dir.join("real").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: {} not found: the shared captures are not part of this checkout, so the \
-             tshark comparison and the capture facts are not checked",
-            dir.display()
-        );
-        None
-    }
+/// Names of the capture files in `dir` (sorted; empty when it is not there).
+fn capture_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
 }
 
-/// Every file in `real/` (sorted), then `vectors/s1..s6.pcap`.
-fn captures(dir: &Path) -> Vec<Capture> {
-    let real = dir.join("real");
-    let mut names: Vec<String> = std::fs::read_dir(&real)
-        .unwrap_or_else(|e| panic!("list {}: {e}", real.display()))
-        .map(|entry| {
-            let entry = entry.unwrap_or_else(|e| panic!("read entry of {}: {e}", real.display()));
-            entry.file_name().to_string_lossy().into_owned()
-        })
-        .collect();
-    names.sort();
+/// A real capture by name: the vendored copy, else the shared one; `None` (after
+/// saying so) when neither is there.
+fn capture(name: &str) -> Option<PathBuf> {
+    let vendored = Path::new(VENDORED).join(name);
+    if vendored.is_file() {
+        return Some(vendored);
+    }
+    let shared = Path::new(PCAPS).join("real").join(name);
+    if shared.is_file() {
+        return Some(shared);
+    }
+    eprintln!("SKIP: {name} is neither in {VENDORED} nor in {PCAPS}/real");
+    None
+}
+
+/// Every real capture (vendored, then the shared ones not vendored), then
+/// `vectors/s1..s6.pcap` when the shared captures are there.
+fn captures() -> Vec<Capture> {
+    let mut names = capture_names(Path::new(VENDORED));
+    assert!(
+        !names.is_empty(),
+        "no vendored captures in {VENDORED}: the checkout is incomplete"
+    );
+    let shared = capture_names(&Path::new(PCAPS).join("real"));
+    if shared.is_empty() {
+        eprintln!(
+            "NOTE: {PCAPS} not found: checking the {} vendored captures only (the \
+             unlicensed shared captures and the vectors are skipped)",
+            names.len()
+        );
+    }
+    for n in shared {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
     let mut out: Vec<Capture> = names
         .into_iter()
-        .map(|name| Capture {
-            path: real.join(&name),
-            name,
-            tshark_opts: &["-o", "rtp.heuristic_rtp:TRUE"],
+        .filter_map(|name| {
+            Some(Capture {
+                path: capture(&name)?,
+                name,
+                tshark_opts: &["-o", "rtp.heuristic_rtp:TRUE"],
+            })
         })
         .collect();
-    for i in 1..=6 {
-        let name = format!("s{i}.pcap");
-        out.push(Capture {
-            path: dir.join("vectors").join(&name),
-            name,
-            tshark_opts: &["-d", "udp.port==40000,rtp"],
-        });
+    let vectors = Path::new(PCAPS).join("vectors");
+    if vectors.is_dir() {
+        for i in 1..=6 {
+            let name = format!("s{i}.pcap");
+            out.push(Capture {
+                path: vectors.join(&name),
+                name,
+                tshark_opts: &["-d", "udp.port==40000,rtp"],
+            });
+        }
     }
     out
 }
@@ -425,8 +457,7 @@ fn compare_stream(file: &str, t: &TsharkStream, s: &Value, errs: &mut Vec<String
 
 #[test]
 fn every_capture_matches_tshark_rtp_streams() {
-    let Some(dir) = pcaps_dir() else { return };
-    let caps = captures(&dir);
+    let caps = captures();
 
     let version = tshark_version();
     let rerun = match &version {
@@ -586,10 +617,9 @@ fn every_capture_matches_tshark_rtp_streams() {
 // Facts about the captures that tshark cannot check (pcaps/README.md, SIP/SDP, seq numbers)
 // ---------------------------------------------------------------------------------------
 
-/// The JSON of `real/NAME`, or `None` (skip) without the shared captures.
+/// The JSON of the real capture NAME, or `None` (skip) when it is not available.
 fn real(name: &str) -> Option<Value> {
-    let dir = pcaps_dir()?;
-    Some(analyze_ok(&dir.join("real").join(name)))
+    Some(analyze_ok(&capture(name)?))
 }
 
 fn stream<'a>(doc: &'a Value, ssrc: &str, file: &str) -> &'a Value {
@@ -928,10 +958,9 @@ fn rtcp_datagrams_are_counted() {
         // 2 RR+SDES in clear, then 5 SRTCP SRs (headers in clear) once ZRTP has run.
         ("sipnab__Asterisk_ZFONE_XLITE.pcap", 7),
     ];
-    let Some(dir) = pcaps_dir() else { return };
     let mut e = Errors::default();
     for (file, n) in want {
-        let doc = analyze_ok(&dir.join("real").join(file));
+        let Some(doc) = real(file) else { continue };
         e.eq(
             &format!("{file}: capture"),
             "rtcp_packets",

@@ -48,10 +48,7 @@ pub struct PtInfo {
 /// Resolves a payload type against the signalled map, then the static table.
 pub fn resolve(pt: Pt, map: Option<&PayloadMap>) -> PtInfo {
     let signalled = map.and_then(|m| m.get(pt));
-    let tshark_clock = crate::stream::jitter::tshark_clock(
-        pt.0,
-        signalled.map(|f| (f.encoding.as_str(), f.clock_rate)),
-    );
+    let tshark_clock = tshark_clock(pt.0, signalled.map(|f| (f.encoding.as_str(), f.clock_rate)));
     if let Some(f) = signalled {
         let info = codec::by_name(&f.encoding);
         return PtInfo {
@@ -88,6 +85,27 @@ pub fn resolve(pt: Pt, map: Option<&PayloadMap>) -> PtInfo {
         clock: 0,
         tshark_clock,
         kind: MediaKind::Voice,
+    }
+}
+
+/// tshark's clock rate for a payload type: the static map below 96; above, 0 for
+/// telephone-event, else the SDP rate, else 0 (tshark has no name without SDP).
+pub fn tshark_clock(pt: u8, sdp: Option<(&str, u32)>) -> u32 {
+    if pt < 96 {
+        return match pt {
+            0 | 1 | 2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 13 | 15 | 18 | 19 => 8000,
+            6 => 16000,
+            10 | 11 => 44100,
+            16 => 11025,
+            17 => 22050,
+            14 | 25 | 26 | 28 | 31 | 32 | 33 | 34 => 90000,
+            _ => 0,
+        };
+    }
+    match sdp {
+        Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
+        Some((_, rate)) => rate,
+        None => 0,
     }
 }
 
@@ -146,5 +164,13 @@ mod tests {
         assert_eq!(infer_clock(160, 0.021), Some(8000));
         assert_eq!(infer_clock(320, 0.020), Some(16000));
         assert_eq!(infer_clock(160, 0.001), None);
+    }
+
+    #[test]
+    fn tshark_clock_quirks() {
+        assert_eq!(tshark_clock(9, None), 8000);
+        assert_eq!(tshark_clock(101, Some(("telephone-event", 8000))), 0);
+        assert_eq!(tshark_clock(111, Some(("opus", 48000))), 48000);
+        assert_eq!(tshark_clock(107, None), 0);
     }
 }

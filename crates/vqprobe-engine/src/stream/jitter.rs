@@ -129,27 +129,6 @@ impl TsharkStats {
     }
 }
 
-/// tshark's clock rate for a payload type: the static map below 96; above, 0 for
-/// telephone-event, else the SDP rate, else 0 (tshark has no name without SDP).
-pub fn tshark_clock(pt: u8, sdp: Option<(&str, u32)>) -> u32 {
-    if pt < 96 {
-        return match pt {
-            0 | 1 | 2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 13 | 15 | 18 | 19 => 8000,
-            6 => 16000,
-            10 | 11 => 44100,
-            16 => 11025,
-            17 => 22050,
-            14 | 25 | 26 | 28 | 31 | 32 | 33 | 34 => 90000,
-            _ => 0,
-        };
-    }
-    match sdp {
-        Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
-        Some((_, rate)) => rate,
-        None => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,13 +169,5 @@ mod tests {
         assert_eq!(s.max_delta, 0.0);
         s.update(120.0, 320, 0, false, 8000);
         assert_eq!(s.max_delta, 20.0);
-    }
-
-    #[test]
-    fn tshark_clock_quirks() {
-        assert_eq!(tshark_clock(9, None), 8000);
-        assert_eq!(tshark_clock(101, Some(("telephone-event", 8000))), 0);
-        assert_eq!(tshark_clock(111, Some(("opus", 48000))), 48000);
-        assert_eq!(tshark_clock(107, None), 0);
     }
 }
