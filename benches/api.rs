@@ -154,6 +154,7 @@ fn synthetic(i: usize, n: usize, now_ms: i64, rng: &mut Rng) -> CallRecord {
             duration_seconds: duration,
             codec: Some(CODECS[i % CODECS.len()].into()),
             one_way_audio: false,
+            fax: false,
             quality_mos: mos,
             quality: QualityRecord {
                 mos,

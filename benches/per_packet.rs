@@ -145,7 +145,11 @@ fn per_packet(c: &mut Criterion) {
     {
         let mut engine = Engine::new(cfg.clone());
         for (t, f) in &frames {
-            engine.on_frame(*t, LinkType::Ethernet, f);
+            engine.on_frame(
+                vqprobe::engine::time::Timestamp::from_nanos(*t),
+                LinkType::Ethernet,
+                f,
+            );
         }
         assert_eq!(
             engine.active_streams(),
@@ -174,7 +178,11 @@ fn per_packet(c: &mut Criterion) {
             || Engine::new(cfg.clone()),
             |mut engine| {
                 for (t, f) in &frames {
-                    engine.on_frame(*t, LinkType::Ethernet, black_box(f));
+                    engine.on_frame(
+                        vqprobe::engine::time::Timestamp::from_nanos(*t),
+                        LinkType::Ethernet,
+                        black_box(f),
+                    );
                 }
                 engine
             },

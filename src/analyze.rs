@@ -9,6 +9,7 @@ use crate::capture::{CaptureError, OfflineCapture};
 use vqprobe_engine::calls::CallConfig;
 use vqprobe_engine::engine::{Counters, Engine, EngineConfig};
 use vqprobe_engine::record::{self, CallRecord, EndedReason};
+use vqprobe_engine::time::Timestamp;
 
 /// Frames per batch between the reader and the engine.
 const BATCH: usize = 1024;
@@ -87,7 +88,7 @@ pub fn analyze_file(
             None
         });
         for mut batch in full_rx.iter() {
-            batch.for_each(|ts, frame| engine.on_frame(ts, link, frame));
+            batch.for_each(|ts, frame| engine.on_frame(Timestamp::from_nanos(ts), link, frame));
             batch.clear();
             let _ = empty_tx.try_send(batch);
         }
@@ -98,16 +99,16 @@ pub fn analyze_file(
             })
         })
     });
-    let first = engine.first_ns();
-    let last = first.map(|_| engine.now_ns());
+    let first = engine.first_seen();
+    let last = first.map(|_| engine.now());
     let records = engine.finish(EndedReason::EndOfCapture);
     let summary = CaptureSummary {
         file: path.display().to_string(),
         link_type: dlt,
-        first_packet_at: first.map(record::rfc3339),
-        last_packet_at: last.map(record::rfc3339),
+        first_packet_at: first.map(Timestamp::rfc3339),
+        last_packet_at: last.map(Timestamp::rfc3339),
         duration_seconds: match (first, last) {
-            (Some(a), Some(b)) => record::round6((b - a) as f64 / 1e9),
+            (Some(a), Some(b)) => record::round6(b.secs_since(a)),
             _ => 0.0,
         },
         truncated: damage.is_some(),

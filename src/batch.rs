@@ -2,11 +2,15 @@
 //!
 //! The capture side decodes each frame down to its transport payload and copies only
 //! that payload into one arena per batch, so a batch is two allocations however many
-//! packets it carries, and the engine side borrows payloads back out of it.
+//! packets it carries, and the engine side borrows payloads back out of it. SIP the
+//! capture side parsed (to route its call) travels with the frame as events, so the
+//! engine never parses a message again.
 
 use std::net::SocketAddr;
 
-use vqprobe_wire::decode::{self, DecodeError, Decoded, LinkType, Segment, Transport};
+use vqprobe_engine::signal::SipEvent;
+use vqprobe_engine::time::Timestamp;
+use vqprobe_wire::decode::{DecodeError, Decoded, Segment, Transport};
 
 /// What one frame decoded to, with its payload as a range of the batch arena.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +21,9 @@ enum Item {
         transport: Transport,
         start: u32,
         len: u32,
+        /// The SIP events parsed from it: a range of the batch's `sip`.
+        sip_start: u32,
+        sip_len: u32,
     },
     Fragment,
     Ignored,
@@ -35,6 +42,7 @@ struct Entry {
 pub struct Batch {
     entries: Vec<Entry>,
     arena: Vec<u8>,
+    sip: Vec<Result<SipEvent, ()>>,
 }
 
 impl Batch {
@@ -43,6 +51,7 @@ impl Batch {
         Batch {
             entries: Vec::with_capacity(frames),
             arena: Vec::with_capacity(frames * 256),
+            sip: Vec::new(),
         }
     }
 
@@ -60,30 +69,35 @@ impl Batch {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.arena.clear();
+        self.sip.clear();
     }
 
-    /// Decodes a frame and appends it.
-    pub fn push_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8]) {
-        self.push_decoded(ts_ns, frame.len(), decode::decode(link, frame));
-    }
-
-    /// Appends a frame decoded by the caller (who needed the result to route it).
+    /// Appends a frame decoded by the caller (who needed the result to route it), with
+    /// the SIP events it parsed from the payload (empty for media).
     pub fn push_decoded(
         &mut self,
         ts_ns: i64,
         frame_len: usize,
         decoded: Result<Decoded<'_>, DecodeError>,
+        sip: Vec<Result<SipEvent, ()>>,
     ) {
         let item = match decoded {
             Ok(Decoded::Segment(seg)) => {
                 let start = self.arena.len();
-                self.arena.extend_from_slice(seg.payload);
+                let sip_start = self.sip.len();
+                let sip_len = sip.len();
+                self.sip.extend(sip);
+                // A parsed SIP message's bytes are not needed again.
+                let payload = if sip_len > 0 { &[][..] } else { seg.payload };
+                self.arena.extend_from_slice(payload);
                 Item::Segment {
                     src: seg.src,
                     dst: seg.dst,
                     transport: seg.transport,
                     start: u32::try_from(start).unwrap_or(u32::MAX),
-                    len: u32::try_from(seg.payload.len()).unwrap_or(0),
+                    len: u32::try_from(payload.len()).unwrap_or(0),
+                    sip_start: u32::try_from(sip_start).unwrap_or(u32::MAX),
+                    sip_len: u32::try_from(sip_len).unwrap_or(0),
                 }
             }
             Ok(Decoded::Fragment) => Item::Fragment,
@@ -97,31 +111,47 @@ impl Batch {
         });
     }
 
-    /// Visits every frame in order as the engine wants it.
-    pub fn for_each(&self, mut f: impl FnMut(i64, usize, Result<Decoded<'_>, DecodeError>)) {
+    /// Visits every frame in order as the engine wants it: time, frame length, what it
+    /// decoded to, and the SIP events parsed from it (empty: not SIP).
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(Timestamp, usize, Result<Decoded<'_>, DecodeError>, &[Result<SipEvent, ()>]),
+    ) {
         for e in &self.entries {
-            let decoded = match e.item {
+            let (decoded, sip) = match e.item {
                 Item::Segment {
                     src,
                     dst,
                     transport,
                     start,
                     len,
+                    sip_start,
+                    sip_len,
                 } => {
                     let (s, l) = (start as usize, len as usize);
                     let payload = self.arena.get(s..s + l).unwrap_or_default();
-                    Ok(Decoded::Segment(Segment {
-                        src,
-                        dst,
-                        transport,
-                        payload,
-                    }))
+                    let (a, n) = (sip_start as usize, sip_len as usize);
+                    let sip = self.sip.get(a..a + n).unwrap_or_default();
+                    (
+                        Ok(Decoded::Segment(Segment {
+                            src,
+                            dst,
+                            transport,
+                            payload,
+                        })),
+                        sip,
+                    )
                 }
-                Item::Fragment => Ok(Decoded::Fragment),
-                Item::Ignored => Ok(Decoded::Ignored),
-                Item::Malformed(err) => Err(err),
+                Item::Fragment => (Ok(Decoded::Fragment), &[][..]),
+                Item::Ignored => (Ok(Decoded::Ignored), &[][..]),
+                Item::Malformed(err) => (Err(err), &[][..]),
             };
-            f(e.ts_ns, e.frame_len as usize, decoded);
+            f(
+                Timestamp::from_nanos(e.ts_ns),
+                e.frame_len as usize,
+                decoded,
+                sip,
+            );
         }
     }
 }

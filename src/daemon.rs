@@ -14,7 +14,7 @@ use crate::batch::Batch;
 use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
 use crate::config::{Config, JitterBufferSetting};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Dispatcher, RouteTable, WorkerMsg, WorkerSettings};
+use crate::pipeline::{self, Dispatcher, RouteTable, WorkerMsg};
 use crate::runtime::{Runtime, SourceStats, WorkerSnapshot};
 use vqprobe_engine::calls::CallConfig;
 use vqprobe_engine::codec::{CodecOverride, CodecTable};
@@ -22,6 +22,7 @@ use vqprobe_engine::engine::{Engine, EngineConfig};
 use vqprobe_engine::mno::MnoTable;
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::CallRecord;
+use vqprobe_engine::time::Timestamp;
 use vqprobe_store::{StoreWriter, WriterMsg};
 
 /// A capture file fed through the live path instead of an interface.
@@ -87,9 +88,11 @@ pub fn call_config(cfg: &Config) -> Result<CallConfig> {
 
 fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
     let mut e = EngineConfig::new(calls);
-    e.interval_ns = i64::try_from(cfg.quality.interval_s).unwrap_or(5) * 1_000_000_000;
-    e.rtp_timeout_ns = i64::try_from(cfg.calls.rtp_timeout_s).unwrap_or(30) * 1_000_000_000;
+    e.interval = Duration::from_secs(cfg.quality.interval_s.max(1));
+    e.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_s);
     e.max_streams = cfg.pipeline.max_streams;
+    // Open calls are visible in the store with interim figures every interval.
+    e.interim = Some(e.interval);
     if let JitterBufferSetting::Fixed(ms) = cfg.quality.jitter_buffer {
         e.headline_fixed_ms = Some(f64::from(ms));
     }
@@ -158,6 +161,7 @@ impl Daemon {
         let mut worker_threads = Vec::new();
         let mut snapshots = Vec::new();
         let interim_ns = i64::try_from(cfg.quality.interval_s).unwrap_or(5) * 1_000_000_000;
+        let linger = EngineConfig::new(calls.clone()).linger;
         for i in 0..n {
             let (tx, rx) = bounded::<WorkerMsg>(cfg.pipeline.queue_depth.max(1));
             let snap = Arc::new(Mutex::new(WorkerSnapshot::default()));
@@ -165,9 +169,7 @@ impl Daemon {
             let (pool, sink, s2) = (pool_tx.clone(), rec_tx.clone(), snap.clone());
             let h = std::thread::Builder::new()
                 .name(format!("vqprobe-worker-{i}"))
-                .spawn(move || {
-                    pipeline::run_worker(engine, rx, pool, sink, s2, WorkerSettings { interim_ns })
-                })
+                .spawn(move || pipeline::run_worker(engine, rx, pool, sink, s2))
                 .context("spawning worker")?;
             worker_txs.push(tx);
             worker_threads.push(h);
@@ -175,7 +177,7 @@ impl Daemon {
         }
         drop(rec_tx);
 
-        let routes = Arc::new(RouteTable::default());
+        let routes = Arc::new(RouteTable::new(n, linger));
         let stop_capture = Arc::new(AtomicBool::new(false));
         let replay_clock = Arc::new(AtomicI64::new(0));
         let replay_done = Arc::new(AtomicBool::new(false));
@@ -193,6 +195,7 @@ impl Daemon {
                     pool_rx.clone(),
                     batch_size,
                     routes.clone(),
+                    cfg.calls.agent_header.clone(),
                     stats,
                 );
                 let (stop, clock, done) = (
@@ -239,6 +242,7 @@ impl Daemon {
                         pool_rx.clone(),
                         batch_size,
                         routes.clone(),
+                        cfg.calls.agent_header.clone(),
                         stats.clone(),
                     );
                     let stop = stop_capture.clone();
@@ -327,7 +331,7 @@ impl Daemon {
             for tx in &self.worker_txs {
                 // A full queue means the worker is busy with packets; it will tick on
                 // their timestamps anyway.
-                let _ = tx.try_send(WorkerMsg::Tick(now));
+                let _ = tx.try_send(WorkerMsg::Tick(Timestamp::from_nanos(now)));
             }
         }
     }
@@ -391,14 +395,11 @@ impl vqprobe_api::Probe for DaemonProbe {
     fn push(&self, call: PushedCall) -> Result<(), PushError> {
         call.validate()?;
         let addrs: Vec<std::net::SocketAddr> = call.media.iter().map(|m| m.socket()).collect();
-        // Media already running decides the shard; else the call id does.
-        let shard = self
-            .routes
-            .shard_holding(&addrs)
-            .unwrap_or_else(|| pipeline::shard_of_call(&call.call_id, self.workers.len()));
-        self.routes.insert(&addrs, shard, wall_ns());
+        // The worker holding the media (signalled or not) decides; else the call id.
+        let now = Timestamp::from_nanos(wall_ns());
+        let shard = self.routes.push(&call.call_id, &addrs, now);
         let tx = self.workers.get(shard).ok_or(PushError::Unavailable)?;
-        tx.try_send(WorkerMsg::Push(Box::new(call), wall_ns()))
+        tx.try_send(WorkerMsg::Push(Box::new(call), now))
             .map_err(|_| PushError::Unavailable)
     }
 }
@@ -418,7 +419,7 @@ fn live_loop(
     let mut last_stats = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match cap.read().map_err(|e| anyhow!("{e}"))? {
-            LiveRead::Frame(f) => disp.on_frame(f.ts_ns, link, f.data),
+            LiveRead::Frame(f) => disp.on_frame(Timestamp::from_nanos(f.ts_ns), link, f.data),
             LiveRead::Idle => disp.flush(),
         }
         // Partial batches still move on a quiet link, at most 50 ms late.
@@ -486,7 +487,7 @@ fn replay_loop(
             }
         }
         clock.fetch_max(ts_ns, Ordering::Relaxed);
-        disp.on_frame(ts_ns, link, f.data);
+        disp.on_frame(Timestamp::from_nanos(ts_ns), link, f.data);
         if last_flush.elapsed() >= Duration::from_millis(50) {
             disp.flush();
             last_flush = Instant::now();

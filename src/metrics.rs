@@ -447,6 +447,7 @@ mod tests {
             codec: Some("PCMU".into()),
             clock_rate: Some(8000),
             packets: expected - lost,
+            other_payload_packets: 0,
             expected,
             lost,
             duplicates: 0,
@@ -485,6 +486,7 @@ mod tests {
                 duration_seconds: 60.0,
                 codec: Some("PCMU".into()),
                 one_way_audio: false,
+                fax: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,

@@ -1,101 +1,262 @@
-//! The live pipeline: capture threads decode just enough to pick a shard, batch
-//! frames, and hand them over bounded crossbeam channels to worker threads that each
-//! own an [`Engine`] and the state of their streams. No lock is taken per packet: a
-//! flow's shard is cached in the capture thread; the shared SDP route table is read
-//! only for a flow's first packet and written only when SIP announces media.
+//! The live pipeline: capture threads decode each frame, parse its SIP once, pick the
+//! worker whose engine owns its call, batch frames, and hand them over bounded crossbeam
+//! channels to worker threads that each own an [`Engine`] and its streams.
 //!
-//! Sharding keeps a call together: SIP goes to the shard of its Call-ID and the media
-//! its SDP announces is routed there too; media without signalling goes by the
-//! unordered endpoint pair with the RTP/RTCP port pair folded (`port & !1`), so both
-//! directions of a stream and their RTCP land on one worker.
+//! Routing uses the engine's own media-ownership rules ([`Ownership`]) with worker
+//! numbers as owners: SIP goes to the worker of its Call-ID, and the endpoints its SDP
+//! announces go there too, the newest announcement winning — so a port a media server
+//! hands to the next call within a second follows that call at once, and no per-flow
+//! cache can outlive the call that owned the flow (there is none: a packet's route is
+//! two hash lookups under a read lock that is only written when SIP changes ownership).
+//! Media without signalling goes by the unordered endpoint pair with the RTP/RTCP port
+//! pair folded (`port & !1`), so both directions and their RTCP meet.
+//!
+//! The router's claims end with their call as the engine's do: at the SIP end plus the
+//! linger, or — for a call that never ends in SIP — after [`ROUTE_IDLE`] without SIP.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rustc_hash::{FxHashMap, FxHasher};
+use vqprobe_engine::engine::Engine;
+use vqprobe_engine::ownership::Ownership;
+use vqprobe_engine::record::{CallRecord, EndedReason};
+use vqprobe_engine::signal::{self, SipEvent};
+use vqprobe_engine::time::Timestamp;
+use vqprobe_wire::decode::{self, Decoded, LinkType, Segment};
 
 use crate::batch::Batch;
-use vqprobe_engine::engine::Engine;
-use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
-
 use crate::runtime::{SourceStats, WorkerSnapshot};
-use vqprobe_engine::record::{CallRecord, EndedReason};
-use vqprobe_wire::sip;
 
-/// Media endpoints announced by SDP, with the shard that owns their call.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    map: RwLock<FxHashMap<SocketAddr, (usize, i64)>>,
-    /// Endpoints of media flows already running, and the shard that holds them, so
-    /// metadata pushed mid-call goes where the media already is.
-    active: RwLock<FxHashMap<SocketAddr, (usize, i64)>>,
+/// A call the router knows only by SIP that never ended is forgotten after this long
+/// without SIP (the engine ended it by RTP timeout long before).
+pub const ROUTE_IDLE: Duration = Duration::from_secs(2 * 3600);
+/// Unsignalled media endpoints remembered for pushed metadata this long.
+const UNOWNED_IDLE: Duration = Duration::from_secs(120);
+
+/// A call as the router sees it.
+#[derive(Debug, Clone, Copy)]
+struct CallRoute {
+    shard: usize,
+    /// When its SIP ended (BYE, CANCEL, final error).
+    ended: Option<Timestamp>,
+    last_sip: Timestamp,
+    /// Earliest pending timer entry.
+    scheduled: Timestamp,
 }
 
-/// Routes kept at most this long after their SDP (a flow already cached keeps its
-/// shard; only new flows of a call that old would miss the route).
-const ROUTE_TTL_NS: i64 = 6 * 3600 * 1_000_000_000;
-const MAX_ROUTES: usize = 1_000_000;
+/// Route ownership shared by every capture thread.
+#[derive(Debug, Default)]
+struct Routes {
+    owners: Ownership<u64, ()>,
+    calls: FxHashMap<u64, CallRoute>,
+    timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    /// The engines' linger after a SIP end.
+    linger: Duration,
+}
+
+/// The capture side's copy of media ownership: which worker owns which call and which
+/// media endpoint.
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: RwLock<Routes>,
+    /// Endpoints of recently routed media without signalling, and their worker, so
+    /// metadata pushed for them goes where their media already is.
+    unowned: Mutex<FxHashMap<SocketAddr, (usize, Timestamp)>>,
+    workers: usize,
+}
+
+/// The route id of a call (its Call-ID or pushed id).
+fn route_id(call_id: &str) -> u64 {
+    let mut h = FxHasher::default();
+    call_id.hash(&mut h);
+    h.finish()
+}
 
 impl RouteTable {
-    /// The shard for a flow between `src` and `dst`. When both ends were announced
-    /// by calls on different shards, the older announcement wins: an endpoint shared
-    /// by many calls (an SBC's media port) is re-announced by every new call, while
-    /// the other end is specific to the call that owns the flow.
-    fn lookup(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<usize> {
-        let m = self.map.read().ok()?;
-        match (m.get(src), m.get(dst)) {
-            (Some(&(s1, t1)), Some(&(s2, t2))) => Some(if t1 <= t2 { s1 } else { s2 }),
-            (Some(&(s, _)), None) | (None, Some(&(s, _))) => Some(s),
-            (None, None) => None,
+    /// A table for `workers` workers whose engines linger `linger` after a SIP end.
+    pub fn new(workers: usize, linger: Duration) -> RouteTable {
+        RouteTable {
+            routes: RwLock::new(Routes {
+                linger,
+                ..Routes::default()
+            }),
+            unowned: Mutex::new(FxHashMap::default()),
+            workers: workers.max(1),
         }
     }
 
-    /// Routes `addrs` to `shard` (SDP media, or pushed call metadata).
-    pub fn insert(&self, addrs: &[SocketAddr], shard: usize, now_ns: i64) {
-        if let Ok(mut m) = self.map.write() {
-            if m.len() >= MAX_ROUTES {
-                m.retain(|_, (_, at)| now_ns.saturating_sub(*at) < ROUTE_TTL_NS);
+    /// The worker of a media flow from `src` to `dst`, `None` when no call owns it.
+    fn media_shard(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<usize> {
+        let r = self.routes.read().ok()?;
+        let owner = r.owners.resolve(src, dst)?.owner;
+        r.calls.get(&owner).map(|c| c.shard)
+    }
+
+    /// Routes one SIP message: returns its worker, and records the endpoints its SDP
+    /// announces (and the end of its call) as the engine will.
+    fn sip(&self, ev: &SipEvent, at: Timestamp) -> usize {
+        let id = route_id(&ev.call_id);
+        let Ok(mut r) = self.routes.write() else {
+            return shard_of_call(&ev.call_id, self.workers);
+        };
+        r.expire(at);
+        let shard = match r.calls.get_mut(&id) {
+            Some(c) => {
+                c.last_sip = c.last_sip.max(at);
+                if ev.is_request() && ev.method == signal::SipMethod::Invite {
+                    // A new INVITE (an auth retry) reopens a call its challenge ended.
+                    c.ended = None;
+                }
+                c.shard
             }
-            for a in addrs {
-                m.insert(*a, (shard, now_ns));
+            None => {
+                let shard = shard_of_call(&ev.call_id, self.workers);
+                r.calls.insert(
+                    id,
+                    CallRoute {
+                        shard,
+                        ended: None,
+                        last_sip: at,
+                        scheduled: Timestamp::MAX,
+                    },
+                );
+                shard
+            }
+        };
+        if let Some(offer) = &ev.offer {
+            for m in &offer.media {
+                r.owners.announce(m.rtp, id, at, ());
+                if m.rtcp != m.rtp {
+                    r.owners.announce(m.rtcp, id, at, ());
+                }
             }
         }
+        if ev.ends_call() {
+            if let Some(c) = r.calls.get_mut(&id) {
+                c.ended.get_or_insert(at);
+            }
+        }
+        r.schedule(id);
+        shard
     }
 
-    /// Forgets routes older than the TTL.
-    pub fn expire(&self, now_ns: i64) {
-        if let Ok(mut m) = self.map.write() {
-            m.retain(|_, (_, at)| now_ns.saturating_sub(*at) < ROUTE_TTL_NS);
+    /// Pushed call metadata: the worker holding media at its endpoints (or its id's),
+    /// with the endpoints routed there from now on.
+    pub fn push(&self, call_id: &str, endpoints: &[SocketAddr], at: Timestamp) -> usize {
+        let id = route_id(call_id);
+        let held = {
+            let r = self.routes.read().ok();
+            r.and_then(|r| {
+                endpoints.iter().find_map(|e| {
+                    let owner = r.owners.claim(e)?.owner;
+                    r.calls.get(&owner).map(|c| c.shard)
+                })
+            })
+        };
+        let running = self
+            .unowned
+            .lock()
+            .ok()
+            .and_then(|m| endpoints.iter().find_map(|e| m.get(e).map(|(s, _)| *s)));
+        let shard = held
+            .or(running)
+            .unwrap_or_else(|| shard_of_call(call_id, self.workers));
+        if held.is_none() {
+            if let Ok(mut r) = self.routes.write() {
+                r.calls.insert(
+                    id,
+                    CallRoute {
+                        shard,
+                        ended: None,
+                        last_sip: at,
+                        scheduled: Timestamp::MAX,
+                    },
+                );
+                for e in endpoints {
+                    r.owners.announce(*e, id, at, ());
+                }
+                r.schedule(id);
+            }
+        }
+        shard
+    }
+
+    /// Publishes endpoints of unsignalled media a capture thread routed (new ones at
+    /// once, the rest refreshed once a second) and forgets those idle too long.
+    fn note_unowned(&self, seen: &FxHashMap<SocketAddr, (usize, Timestamp)>, now: Timestamp) {
+        if let Ok(mut m) = self.unowned.lock() {
+            m.retain(|_, (_, at)| now.nanos_since(*at) < UNOWNED_IDLE.as_nanos() as i64);
+            m.extend(seen.iter().map(|(k, v)| (*k, *v)));
         }
     }
 
-    /// Records that a media flow between `src` and `dst` runs on `shard`.
-    fn note_flows(&self, flows: &[(SocketAddr, SocketAddr, usize)], now_ns: i64) {
-        if flows.is_empty() {
+    fn note_new_unowned(&self, endpoint: SocketAddr, shard: usize, at: Timestamp) {
+        if let Ok(mut m) = self.unowned.lock() {
+            m.insert(endpoint, (shard, at));
+        }
+    }
+
+    /// Endpoints currently owned (for tests and metrics).
+    pub fn owned_endpoints(&self) -> usize {
+        self.routes.read().map_or(0, |r| r.owners.len())
+    }
+}
+
+impl Routes {
+    fn due(&self, c: &CallRoute) -> Timestamp {
+        match c.ended {
+            // The engine frees endpoints at the end plus its linger; a little later
+            // here, so stragglers still reach the worker that holds the call.
+            Some(end) => end.plus(self.linger * 2),
+            None => c.last_sip.plus(ROUTE_IDLE),
+        }
+    }
+
+    fn schedule(&mut self, id: u64) {
+        let Some(&c) = self.calls.get(&id) else {
             return;
+        };
+        let due = self.due(&c);
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if due < c.scheduled {
+            c.scheduled = due;
+            self.timers.push(Reverse((due, id)));
         }
-        if let Ok(mut m) = self.active.write() {
-            for &(src, dst, shard) in flows {
-                m.insert(src, (shard, now_ns));
-                m.insert(dst, (shard, now_ns));
+    }
+
+    /// Forgets calls whose time is up (at most a few per SIP message: amortised O(1)).
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if c.scheduled != at {
+                continue;
+            }
+            c.scheduled = Timestamp::MAX;
+            // Checked again with the latest state: a re-INVITE may have reopened the
+            // call, more SIP may have come.
+            let c = *c;
+            if self.due(&c) <= now {
+                self.calls.remove(&id);
+                self.owners.release(id);
+            } else {
+                self.schedule(id);
             }
         }
-    }
-
-    /// Forgets running-flow endpoints not refreshed since `before_ns`.
-    fn expire_active(&self, before_ns: i64) {
-        if let Ok(mut m) = self.active.write() {
-            m.retain(|_, (_, at)| *at >= before_ns);
-        }
-    }
-
-    /// The shard already holding media at any of `addrs`, if one does.
-    pub fn shard_holding(&self, addrs: &[SocketAddr]) -> Option<usize> {
-        let m = self.active.read().ok()?;
-        addrs.iter().find_map(|a| m.get(a).map(|(s, _)| *s))
     }
 }
 
@@ -103,10 +264,10 @@ impl RouteTable {
 pub enum WorkerMsg {
     /// Frames to process.
     Batch(Batch),
-    /// Time passes (ns since the epoch): run timeouts, publish interim records.
-    Tick(i64),
+    /// Time passes (the driver's clock): run timeouts, publish interim records.
+    Tick(Timestamp),
     /// Call metadata pushed by the platform (with the time it arrived).
-    Push(Box<vqprobe_engine::push::PushedCall>, i64),
+    Push(Box<vqprobe_engine::push::PushedCall>, Timestamp),
     /// End every open call as `shutdown` and stop.
     Shutdown,
 }
@@ -135,19 +296,18 @@ fn pair_key(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr) {
     }
 }
 
-/// Flows idle this long are forgotten by the capture thread's cache.
-const FLOW_IDLE_NS: i64 = 120 * 1_000_000_000;
-
-/// The per-capture-thread dispatcher: decode, route, batch, hand over.
+/// The per-capture-thread dispatcher: decode, parse SIP once, route, batch, hand over.
 pub struct Dispatcher {
     shards: Vec<Sender<WorkerMsg>>,
     pool: Receiver<Batch>,
     batches: Vec<Batch>,
     batch_size: usize,
     routes: Arc<RouteTable>,
-    flows: FxHashMap<(SocketAddr, SocketAddr), (usize, i64)>,
+    agent_header: String,
     stats: Arc<SourceStats>,
-    last_sweep_ns: i64,
+    /// Unsignalled media endpoints this thread routed lately, and where.
+    unowned: FxHashMap<SocketAddr, (usize, Timestamp)>,
+    last_publish: Timestamp,
 }
 
 impl Dispatcher {
@@ -157,6 +317,7 @@ impl Dispatcher {
         pool: Receiver<Batch>,
         batch_size: usize,
         routes: Arc<RouteTable>,
+        agent_header: String,
         stats: Arc<SourceStats>,
     ) -> Self {
         let n = shards.len();
@@ -166,90 +327,73 @@ impl Dispatcher {
             batches: (0..n).map(|_| Batch::with_capacity(batch_size)).collect(),
             batch_size: batch_size.max(1),
             routes,
-            flows: FxHashMap::default(),
+            agent_header,
             stats,
-            last_sweep_ns: 0,
+            unowned: FxHashMap::default(),
+            last_publish: Timestamp::MIN,
         }
     }
 
     /// Decodes, routes and batches one frame; full batches are handed over.
-    pub fn on_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8]) {
+    pub fn on_frame(&mut self, at: Timestamp, link: LinkType, frame: &[u8]) {
         self.stats.packets.fetch_add(1, Ordering::Relaxed);
         let decoded = decode::decode(link, frame);
-        let shard = match &decoded {
-            Ok(Decoded::Segment(seg)) => self.route(ts_ns, seg),
-            _ => 0,
+        let (shard, sip) = match &decoded {
+            Ok(Decoded::Segment(seg)) => self.route(at, seg),
+            _ => (0, Vec::new()),
         };
         if let Some(b) = self.batches.get_mut(shard) {
-            b.push_decoded(ts_ns, frame.len(), decoded);
+            b.push_decoded(at.as_nanos(), frame.len(), decoded, sip);
             if b.len() >= self.batch_size {
                 self.send(shard);
             }
         }
-        if ts_ns.saturating_sub(self.last_sweep_ns) > 10_000_000_000 {
-            self.last_sweep_ns = ts_ns;
-            self.flows
-                .retain(|_, (_, seen)| ts_ns.saturating_sub(*seen) < FLOW_IDLE_NS);
-            // Refresh the shared view of running flows (one write per sweep).
-            let live: Vec<(SocketAddr, SocketAddr, usize)> = self
-                .flows
-                .iter()
-                .filter(|(_, (_, seen))| ts_ns.saturating_sub(*seen) < 20_000_000_000)
-                .map(|(&(a, b), &(s, _))| (a, b, s))
-                .collect();
-            self.routes.note_flows(&live, ts_ns);
-            self.routes
-                .expire_active(ts_ns.saturating_sub(FLOW_IDLE_NS));
+        if at.nanos_since(self.last_publish) > 1_000_000_000 {
+            self.last_publish = at;
+            let idle = UNOWNED_IDLE.as_nanos() as i64;
+            self.unowned
+                .retain(|_, (_, seen)| at.nanos_since(*seen) < idle);
+            self.routes.note_unowned(&self.unowned, at);
         }
     }
 
-    fn route(&mut self, ts_ns: i64, seg: &Segment<'_>) -> usize {
-        let n = self.shards.len();
-        let key = (seg.src, seg.dst);
-        if let Some((shard, seen)) = self.flows.get_mut(&key) {
-            *seen = ts_ns;
-            return *shard;
-        }
-        if sip::looks_like_sip(seg.payload) {
-            return self.route_sip(ts_ns, seg);
-        }
-        let shard = self
-            .routes
-            .lookup(&seg.src, &seg.dst)
-            .unwrap_or_else(|| shard_of(&pair_key(seg.src, seg.dst), n));
-        if seg.transport == Transport::Udp {
-            self.flows.insert(key, (shard, ts_ns));
-            self.routes.note_flows(&[(seg.src, seg.dst, shard)], ts_ns);
-        }
-        shard
-    }
-
-    /// SIP goes to its Call-ID's shard, and the media its SDP announces goes there too.
-    fn route_sip(&mut self, ts_ns: i64, seg: &Segment<'_>) -> usize {
-        let n = self.shards.len();
-        let msg = match seg.transport {
-            Transport::Udp => sip::parse(seg.payload).ok(),
-            Transport::Tcp => sip::parse_stream(seg.payload)
-                .0
+    fn route(&mut self, at: Timestamp, seg: &Segment<'_>) -> (usize, Vec<Result<SipEvent, ()>>) {
+        let events = signal::parse_payload(seg.transport, seg.payload, &self.agent_header);
+        if !events.is_empty() {
+            let mut shard = None;
+            let events: Vec<Result<SipEvent, ()>> = events
                 .into_iter()
-                .find_map(Result::ok),
-        };
-        let Some(msg) = msg else {
-            return shard_of(&pair_key(seg.src, seg.dst), n);
-        };
-        let shard = shard_of(&msg.call_id, n);
-        if let Some(sdp) = &msg.sdp {
-            let mut addrs = Vec::new();
-            for m in sdp.audio() {
-                if let Some(ip) = m.effective_addr(sdp) {
-                    addrs.push(SocketAddr::new(ip, m.port));
-                    let rtcp_ip = m.rtcp_addr(sdp).unwrap_or(ip);
-                    addrs.push(SocketAddr::new(rtcp_ip, m.rtcp_port()));
-                }
-            }
-            self.routes.insert(&addrs, shard, ts_ns);
+                .map(|r| {
+                    if let Ok(ev) = &r {
+                        let s = self.routes.sip(ev, at);
+                        shard.get_or_insert(s);
+                    }
+                    r.map_err(|_| ())
+                })
+                .collect();
+            let shard =
+                shard.unwrap_or_else(|| shard_of(&pair_key(seg.src, seg.dst), self.shards.len()));
+            return (shard, events);
         }
-        shard
+        let shard = match self.routes.media_shard(&seg.src, &seg.dst) {
+            Some(s) => s,
+            None => {
+                let s = shard_of(&pair_key(seg.src, seg.dst), self.shards.len());
+                for e in [seg.src, seg.dst] {
+                    match self.unowned.get_mut(&e) {
+                        Some(v) => *v = (s, at),
+                        None => {
+                            // A new flow is published at once: metadata pushed for it
+                            // a moment later must find where it runs.
+                            self.unowned.insert(e, (s, at));
+                            self.routes.note_new_unowned(e, s, at);
+                        }
+                    }
+                }
+                s
+            }
+        };
+        (shard, Vec::new())
     }
 
     fn send(&mut self, shard: usize) {
@@ -284,12 +428,6 @@ impl Dispatcher {
     }
 }
 
-/// Settings of a worker.
-pub struct WorkerSettings {
-    /// How often interim records of open calls are published.
-    pub interim_ns: i64,
-}
-
 /// Runs one worker until `Shutdown` or until every sender is gone.
 pub fn run_worker(
     mut engine: Engine,
@@ -297,9 +435,7 @@ pub fn run_worker(
     pool: Sender<Batch>,
     sink: Sender<CallRecord>,
     snapshot: Arc<Mutex<WorkerSnapshot>>,
-    settings: WorkerSettings,
 ) {
-    let mut last_interim = i64::MIN;
     let publish = |engine: &mut Engine, sink: &Sender<CallRecord>| {
         for r in engine.drain_finished() {
             let _ = sink.send(r);
@@ -308,7 +444,7 @@ pub fn run_worker(
     for msg in rx.iter() {
         match msg {
             WorkerMsg::Batch(mut b) => {
-                b.for_each(|ts, len, d| engine.on_decoded(ts, len, d));
+                b.for_each(|at, len, d, sip| engine.on_decoded(at, len, d, Some(sip)));
                 b.clear();
                 let _ = pool.try_send(b);
                 publish(&mut engine, &sink);
@@ -316,19 +452,13 @@ pub fn run_worker(
             WorkerMsg::Tick(now) => {
                 engine.tick(now);
                 publish(&mut engine, &sink);
-                if now.saturating_sub(last_interim) >= settings.interim_ns {
-                    last_interim = now;
-                    for r in engine.interim_records() {
-                        let _ = sink.send(r);
-                    }
-                }
                 if let Ok(mut s) = snapshot.lock() {
                     s.counters = engine.counters().clone();
                     s.active_streams = engine.active_streams();
-                    s.active_dialogs = engine.active_dialogs();
+                    s.active_dialogs = engine.active_calls();
                 }
             }
-            WorkerMsg::Push(call, now) => engine.push_call(*call, now),
+            WorkerMsg::Push(call, at) => engine.push_call(*call, at),
             WorkerMsg::Shutdown => break,
         }
     }
@@ -358,5 +488,49 @@ mod tests {
             assert_eq!(s, shard_of(&pair_key(a1, b1), n));
             assert_eq!(s, shard_of(&pair_key(b1, a1), n));
         }
+    }
+
+    fn invite(call_id: &str, port: u16) -> SipEvent {
+        let sdp = format!("v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n");
+        let msg = format!(
+            "INVITE sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        match signal::parse_payload(vqprobe_wire::decode::Transport::Udp, msg.as_bytes(), "X").pop()
+        {
+            Some(Ok(ev)) => ev,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reused_port_follows_the_newest_call_and_claims_end_with_calls() {
+        let t = RouteTable::new(64, Duration::from_secs(2));
+        let media: SocketAddr = "10.0.0.9:4000".parse().expect("addr");
+        let far: SocketAddr = "192.0.2.1:7000".parse().expect("addr");
+        // Two Call-IDs that hash to different workers.
+        let ids: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        let first = &ids[0];
+        let second = ids
+            .iter()
+            .find(|id| shard_of_call(id, 64) != shard_of_call(first, 64))
+            .expect("two shards");
+        let s1 = t.sip(&invite(first, 4000), Timestamp::from_secs(0));
+        assert_eq!(t.media_shard(&far, &media), Some(s1));
+        let s2 = t.sip(&invite(second, 4000), Timestamp::from_secs(1));
+        assert_ne!(s1, s2);
+        assert_eq!(t.media_shard(&far, &media), Some(s2));
+        // BYE of the second call: its claim goes after the linger.
+        let mut bye = invite(second, 4000);
+        bye.method = signal::SipMethod::Bye;
+        bye.offer = None;
+        t.sip(&bye, Timestamp::from_secs(60));
+        let _ = t.sip(&invite("other", 5000), Timestamp::from_secs(70));
+        assert_eq!(
+            t.media_shard(&far, &media),
+            None,
+            "released with the call that held it"
+        );
     }
 }

@@ -493,6 +493,7 @@ fn record(i: usize, s: &Spec) -> CallRecord {
             duration_seconds: s.duration,
             codec: Some(codec.into()),
             one_way_audio: false,
+            fax: false,
             quality_mos: s.mos,
             quality: QualityRecord {
                 mos: s.mos,
@@ -524,6 +525,7 @@ fn stream(i: usize, s: &Spec) -> StreamRecord {
         codec: Some("PCMU".into()),
         clock_rate: Some(8000),
         packets: 500,
+        other_payload_packets: 0,
         expected: 505,
         lost: 5,
         duplicates: 0,

@@ -103,7 +103,11 @@ fn mutated_real_traffic_never_panics() {
                         _ => 0,
                     };
                 }
-                e.on_frame(ts.saturating_add(t_jump), link, &f);
+                e.on_frame(
+                    vqprobe::engine::time::Timestamp::from_nanos(ts.saturating_add(t_jump)),
+                    link,
+                    &f,
+                );
                 fed += 1;
             }
             let recs = e.finish(EndedReason::EndOfCapture);
@@ -150,7 +154,11 @@ fn random_frames_on_every_link_type_never_panic() {
             LinkType::RawIp,
             LinkType::Null,
         ][rng.below(5)];
-        e.on_frame(i * 1_000_000, link, &f);
+        e.on_frame(
+            vqprobe::engine::time::Timestamp::from_nanos(i * 1_000_000),
+            link,
+            &f,
+        );
     }
     let _ = e.finish(EndedReason::EndOfCapture);
     assert_eq!(e.counters().packets, 20_000);

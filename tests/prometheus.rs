@@ -48,6 +48,7 @@ fn stream(direction: Direction, jitter_ms: f64, expected: u64, lost: u64) -> Str
         codec: Some("PCMA".into()),
         clock_rate: Some(8000),
         packets: expected - lost,
+        other_payload_packets: 0,
         expected,
         lost,
         duplicates: 0,
@@ -109,6 +110,7 @@ fn call(i: usize) -> CallRecord {
             duration_seconds: if answered { 60.0 } else { 0.0 },
             codec: answered.then(|| "PCMA".to_string()),
             one_way_audio: false,
+            fax: false,
             quality_mos: mos,
             quality: QualityRecord {
                 mos,

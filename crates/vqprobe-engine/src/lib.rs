@@ -15,8 +15,8 @@
 //!   [`stream::playout`];
 //! * MOS: [`emodel`] (ITU-T G.107) with codec values from [`codec`] (G.113), applied
 //!   per interval and per stream by [`score`];
-//! * which media belongs to which call: [`calls`] (SIP dialogs) and the
-//!   [`engine`]'s media-ownership rules;
+//! * which media belongs to which call: [`ownership`] (the rules, shared with the live
+//!   pipeline's router), applied by the [`engine`] to SIP dialogs ([`calls`]);
 //! * the record types and their JSON shape: [`record`].
 
 #![forbid(unsafe_code)]
@@ -28,7 +28,10 @@ pub mod emodel;
 pub mod engine;
 pub mod media;
 pub mod mno;
+pub mod ownership;
 pub mod push;
 pub mod record;
 pub mod score;
+pub mod signal;
 pub mod stream;
+pub mod time;

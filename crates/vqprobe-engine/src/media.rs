@@ -30,6 +30,22 @@ impl PayloadMap {
     pub fn get(&self, pt: Pt) -> Option<&PayloadFormat> {
         self.formats.iter().find(|f| f.pt == pt)
     }
+
+    /// This map with the formats of `other` it lacks appended: what either side of a
+    /// negotiation named (peers that answer one codec and send another still send a
+    /// negotiated payload type; a type neither side named is not).
+    pub fn union(&self, other: &PayloadMap) -> PayloadMap {
+        let mut formats = self.formats.clone();
+        for f in &other.formats {
+            if self.get(f.pt).is_none() {
+                formats.push(f.clone());
+            }
+        }
+        PayloadMap {
+            formats,
+            ptime_ms: self.ptime_ms.or(other.ptime_ms),
+        }
+    }
 }
 
 /// How one payload type of a stream is treated.

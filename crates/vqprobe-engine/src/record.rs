@@ -148,6 +148,10 @@ pub struct StreamRecord {
     pub clock_rate: Option<u32>,
     /// Packets received, duplicates included (tshark's `Pkts`).
     pub packets: u64,
+    /// Of those, packets of a payload type the call did not negotiate for the stream:
+    /// kept out of jitter, timing and scoring.
+    #[serde(default)]
+    pub other_payload_packets: u64,
     /// Highest extended sequence − first + 1.
     pub expected: u64,
     /// Expected − unique received.
@@ -240,8 +244,12 @@ pub struct CallSummary {
     pub duration_seconds: f64,
     /// Codec of the first voice stream.
     pub codec: Option<String>,
-    /// Media in one direction only.
+    /// Media in one direction only (outside hold periods).
     pub one_way_audio: bool,
+    /// A fax call: a T.38 phase, or voice-band data (V.152) signalled. Its MOS covers
+    /// the voice phases only.
+    #[serde(default)]
+    pub fax: bool,
     /// MOS of the worst direction.
     pub quality_mos: Option<f64>,
     /// Quality summary.

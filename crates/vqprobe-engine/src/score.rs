@@ -232,7 +232,13 @@ mod tests {
             dst: "10.0.0.2:5000".parse().expect("addr"),
             ssrc: vqprobe_wire::Ssrc(1),
         };
-        let mut s = Stream::new(key, 0, None, 5_000_000_000, true);
+        let mut s = Stream::new(
+            key,
+            crate::time::Timestamp::from_nanos(0),
+            None,
+            5_000_000_000,
+            true,
+        );
         for i in 0..n {
             if lost.contains(&i) {
                 continue;
@@ -245,7 +251,10 @@ mod tests {
                 marker: false,
                 payload_len: 160,
             };
-            s.on_packet(i64::from(i) * 20_000_000, &h);
+            s.on_packet(
+                crate::time::Timestamp::from_nanos(i64::from(i) * 20_000_000),
+                &h,
+            );
         }
         s.finish();
         s

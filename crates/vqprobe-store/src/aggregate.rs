@@ -1079,6 +1079,7 @@ mod tests {
                     duration_seconds: (r % 100) as f64,
                     codec: None,
                     one_way_audio: false,
+                    fax: false,
                     quality_mos: mos,
                     quality: QualityRecord {
                         mos,

@@ -119,6 +119,7 @@ pub const CALL_COLUMNS: &[Column] = &[
     col("duration_seconds", Real, true, &["duration_seconds"]),
     col("codec", Text, false, &["codec"]),
     col("one_way_audio", Bool, true, &["one_way_audio"]),
+    col("fax", Bool, true, &["fax"]),
     col("quality_mos", Real, false, &["quality_mos"]),
     col("mos", Real, false, &["quality", "mos"]),
     col("mos_lq", Real, false, &["quality", "mos_lq"]),

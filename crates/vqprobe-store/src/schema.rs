@@ -25,11 +25,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE calls (
     call_id          TEXT PRIMARY KEY NOT NULL,
     sip_call_id      TEXT,
@@ -69,7 +70,10 @@ CREATE TABLE call_streams (
                  REFERENCES calls (call_id) ON DELETE CASCADE,
     streams_json TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: fax calls (T.38 phase or V.152 voice-band data).
+    "ALTER TABLE calls ADD COLUMN fax INTEGER NOT NULL DEFAULT 0;",
+];
 
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
@@ -404,6 +408,7 @@ mod tests {
                 duration_seconds: 10.0,
                 codec: None,
                 one_way_audio: false,
+                fax: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,
@@ -539,5 +544,24 @@ mod tests {
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
         assert!(!prepare(store.conn()).unwrap());
         assert_eq!(version(&store), seen[seen.len() - 1]);
+    }
+
+    #[test]
+    fn migrated_table_has_exactly_the_listed_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).unwrap();
+        let mut stmt = store.conn().prepare("PRAGMA table_info(calls)").unwrap();
+        let mut got: Vec<(String, String, bool)> = stmt
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut want: Vec<(String, String, bool)> = crate::columns::CALL_COLUMNS
+            .iter()
+            .map(|c| (c.name.to_string(), c.kind.sql().to_string(), c.not_null))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 }

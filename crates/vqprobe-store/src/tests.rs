@@ -25,6 +25,7 @@ fn stream(direction: Direction, src: &str, dst: &str, ssrc: &str) -> StreamRecor
         codec: Some("PCMU".to_string()),
         clock_rate: Some(8000),
         packets: 1502,
+        other_payload_packets: 0,
         expected: 1500,
         lost: 3,
         duplicates: 5,
@@ -83,6 +84,7 @@ pub(crate) fn sample_record(id: &str) -> CallRecord {
             duration_seconds: 88.25,
             codec: Some("PCMU".to_string()),
             one_way_audio: false,
+            fax: false,
             quality_mos: Some(4.312345),
             quality: QualityRecord {
                 mos: Some(4.312345),

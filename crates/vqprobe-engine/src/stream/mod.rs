@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::codec::MediaKind;
 use crate::media::{self, PayloadMap, PtInfo};
+use crate::time::Timestamp;
 use jitter::{RfcJitter, TsharkStats};
 use playout::{JitterBuffer, Playout, BUFFERS, JB_ADAPTIVE, JB_FIXED_200, JB_FIXED_50};
 use seq::{SeqOutcome, SeqTracker};
@@ -100,12 +101,18 @@ impl RttStats {
 pub struct Stream {
     /// Identity.
     pub key: StreamKey,
-    /// Capture time of the first packet (ns since the epoch).
-    pub first_ns: i64,
+    /// Capture time of the first packet.
+    pub first: Timestamp,
     /// Capture time of the last packet.
-    pub last_ns: i64,
+    pub last: Timestamp,
     /// Packets received, duplicates included.
     pub packets: u64,
+    /// Packets of a payload type the call did not negotiate for this stream (Cisco NSE
+    /// beside G.711, a stray comfort-noise type): counted, kept out of jitter, timing
+    /// and scoring (their sequence numbers still count as received).
+    pub other_payload_packets: u64,
+    /// Sequence number and RTP timestamp of the latest packet, whatever its type.
+    pub last_seq_ts: Option<(vqprobe_wire::SeqNo, u32)>,
     /// Payload bytes received.
     pub payload_bytes: u64,
     /// Payload type of the first voice (or first) packet.
@@ -148,7 +155,7 @@ impl Stream {
     /// A new stream; `trusted` skips RFC 3550 probation (signalled or confirmed flows).
     pub fn new(
         key: StreamKey,
-        first_ns: i64,
+        first: Timestamp,
         payloads: Option<Arc<PayloadMap>>,
         interval_ns: i64,
         trusted: bool,
@@ -156,9 +163,11 @@ impl Stream {
         let frame_ms = payloads.as_ref().and_then(|p| p.ptime_ms).map(f64::from);
         Stream {
             key,
-            first_ns,
-            last_ns: first_ns,
+            first,
+            last: first,
             packets: 0,
+            other_payload_packets: 0,
+            last_seq_ts: None,
             payload_bytes: 0,
             main_pt: None,
             main_info: None,
@@ -241,13 +250,48 @@ impl Stream {
         }
     }
 
+    /// Whether the signalling negotiated this payload type for the stream (always true
+    /// without signalling).
+    pub fn negotiated(&self, pt: vqprobe_wire::Pt) -> bool {
+        match &self.payloads {
+            Some(map) if !map.formats.is_empty() => map.get(pt).is_some(),
+            _ => true,
+        }
+    }
+
+    /// Whether `h` continues this stream: its next sequence numbers and timestamps,
+    /// within `max_gap` of the last packet (a straggler, not a new source).
+    pub fn continued_by(&self, arrival: Timestamp, h: &RtpHeader, max_gap_ns: i64) -> bool {
+        let Some((seq, ts)) = self.last_seq_ts else {
+            return false;
+        };
+        let dseq = seq.distance_to(h.seq);
+        let dts = h.ts.wrapping_sub(ts);
+        (1..=64).contains(&dseq)
+            && dts <= 90_000 * 2
+            && arrival.nanos_since(self.last) <= max_gap_ns
+    }
+
     /// Feeds one RTP packet of this stream, in capture order.
-    pub fn on_packet(&mut self, arrival_ns: i64, h: &RtpHeader) {
-        let info = self.pt_clock(h.pt);
+    pub fn on_packet(&mut self, arrival: Timestamp, h: &RtpHeader) {
+        let arrival_ns = arrival.as_nanos();
         self.packets += 1;
+        self.last = self.last.max(arrival);
+        self.last_seq_ts = Some((h.seq, h.ts));
+        if !self.negotiated(h.pt) {
+            // Received (not lost), but not voice: no jitter, no buffers, no score.
+            self.other_payload_packets += 1;
+            if let SeqOutcome::Next(ext) | SeqOutcome::Late(ext) | SeqOutcome::Restart(ext) =
+                self.seq.update(h.seq.0)
+            {
+                self.playout
+                    .received(ext, arrival_ns, [false; BUFFERS], None);
+            }
+            return;
+        }
+        let info = self.pt_clock(h.pt);
         self.payload_bytes += u64::from(h.payload_len);
-        self.last_ns = self.last_ns.max(arrival_ns);
-        let rel_ms = (arrival_ns - self.first_ns) as f64 / 1e6;
+        let rel_ms = arrival.nanos_since(self.first) as f64 / 1e6;
         self.tshark
             .update(rel_ms, h.ts, h.pt.0, h.marker, info.tshark_clock);
 
@@ -285,7 +329,7 @@ impl Stream {
         let mut depths = [0.0; BUFFERS];
         if is_main && self.clock != 0 {
             // RFC 3550 A.8 runs over every packet in arrival order, copies included.
-            let rel_s = (arrival_ns - self.first_ns) as f64 / 1e9;
+            let rel_s = arrival.nanos_since(self.first) as f64 / 1e9;
             self.rfc_jitter.update(rel_s, h.ts, self.clock);
         }
         if is_main && self.clock != 0 && !matches!(outcome, SeqOutcome::Duplicate(_)) {
@@ -308,7 +352,8 @@ impl Stream {
         self.playout
             .arrival(arrival_ns, self.rfc_jitter.ms(self.clock));
         if let Some(ext) = ext {
-            self.playout.received(ext, arrival_ns, discarded, depths);
+            self.playout
+                .received(ext, arrival_ns, discarded, Some(depths));
         }
     }
 
@@ -377,7 +422,8 @@ impl Stream {
         self.rfc_jitter.ms(self.clock)
     }
 
-    /// Whether the stream carries voice the E-model can score.
+    /// Whether the stream carries voice the E-model can score: a voice payload type
+    /// (telephone-event, comfort noise and video are not).
     pub fn is_voice(&self) -> bool {
         self.main_pt.is_some()
     }
@@ -428,9 +474,12 @@ mod tests {
 
     #[test]
     fn clean_stream() {
-        let mut s = Stream::new(key(), 0, None, 5_000_000_000, true);
+        let mut s = Stream::new(key(), Timestamp::from_nanos(0), None, 5_000_000_000, true);
         for i in 0..500u16 {
-            s.on_packet(i64::from(i) * 20_000_000, &hdr(i, u32::from(i) * 160));
+            s.on_packet(
+                Timestamp::from_nanos(i64::from(i) * 20_000_000),
+                &hdr(i, u32::from(i) * 160),
+            );
         }
         s.finish();
         assert_eq!(s.packets, 500);
@@ -444,11 +493,11 @@ mod tests {
 
     #[test]
     fn late_spike_is_discarded_by_small_buffers_only() {
-        let mut s = Stream::new(key(), 0, None, 5_000_000_000, true);
+        let mut s = Stream::new(key(), Timestamp::from_nanos(0), None, 5_000_000_000, true);
         for i in 0..100u16 {
             let late = if i == 50 { 120_000_000 } else { 0 };
             s.on_packet(
-                i64::from(i) * 20_000_000 + late,
+                Timestamp::from_nanos(i64::from(i) * 20_000_000 + late),
                 &hdr(i, u32::from(i) * 160),
             );
         }

@@ -194,28 +194,38 @@ impl Playout {
         self.interval_ns
     }
 
+    /// The interval `index`, created when it is new. Intervals are kept sparse: a
+    /// stream silent for a day (or a hostile timestamp years ahead) adds one interval,
+    /// not one per five seconds of the gap.
     fn interval_mut(&mut self, index: i64) -> &mut Interval {
         // Fast path: nearly every call is for the newest interval.
         let n = self.intervals.len();
         if n > 0 && self.intervals[n - 1].index == index {
             return &mut self.intervals[n - 1];
         }
-        let first = self.intervals.first().map_or(index, |i| i.index);
-        if self.intervals.is_empty() || index > self.intervals[self.intervals.len() - 1].index {
-            let from = self.intervals.last().map_or(index, |i| i.index + 1);
-            let carry = self.intervals.last().map_or(0.0, |i| i.jitter_ms);
-            for k in from..=index {
-                self.intervals.push(Interval {
-                    index: k,
-                    jitter_ms: carry,
-                    ..Interval::default()
-                });
-            }
+        if n == 0 || index > self.intervals[n - 1].index {
+            self.intervals.push(Interval {
+                index,
+                ..Interval::default()
+            });
+            let last = self.intervals.len() - 1;
+            return &mut self.intervals[last];
         }
-        // Times before the first interval (a reordered capture) fold into the first.
-        let pos = usize::try_from(index - first).unwrap_or(0);
-        let last = self.intervals.len() - 1;
-        &mut self.intervals[pos.min(last)]
+        // An older interval (a reordered capture): found, or inserted in order.
+        let pos = match self.intervals.binary_search_by_key(&index, |i| i.index) {
+            Ok(pos) => pos,
+            Err(pos) => {
+                self.intervals.insert(
+                    pos,
+                    Interval {
+                        index,
+                        ..Interval::default()
+                    },
+                );
+                pos
+            }
+        };
+        &mut self.intervals[pos]
     }
 
     /// Records an arrival (any copy) for the interval packet count and jitter.
@@ -227,16 +237,18 @@ impl Playout {
     }
 
     /// Records the first copy of extended sequence `ext`, its interval and which
-    /// buffers discarded it (with their depth at that moment).
+    /// buffers discarded it (with their depth at that moment); `depths_ms` is `None`
+    /// for a packet that is received but not played (a payload type the call did not
+    /// negotiate): it is not lost, and it says nothing about the buffers.
     pub fn received(
         &mut self,
         ext: u64,
         arrival_ns: i64,
         discarded: [bool; BUFFERS],
-        depths_ms: [f64; BUFFERS],
+        depths_ms: Option<[f64; BUFFERS]>,
     ) {
         let idx = self.interval_of(arrival_ns);
-        {
+        if let Some(depths_ms) = depths_ms {
             let iv = self.interval_mut(idx);
             for (b, d) in iv.buffers.iter_mut().zip(depths_ms) {
                 b.depth_sum_ms += d;
@@ -344,7 +356,7 @@ mod tests {
         for (i, &s) in seqs.iter().enumerate() {
             let t = i as i64 * 20_000_000;
             p.arrival(t, 0.0);
-            p.received(s, t, [false; BUFFERS], [0.0; BUFFERS]);
+            p.received(s, t, [false; BUFFERS], Some([0.0; BUFFERS]));
         }
         p.flush();
         p.close();
@@ -395,6 +407,26 @@ mod tests {
         let p = run(&[0, 1, 3, 2, 4, 5]);
         let lost: u64 = p.intervals.iter().map(|i| i.lost).sum();
         assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn a_day_of_silence_adds_one_interval() {
+        let mut p = Playout::new(5 * S);
+        for (i, t) in [0, 20_000_000, 86_400 * S, 86_400 * S + 20_000_000]
+            .iter()
+            .enumerate()
+        {
+            p.arrival(*t, 0.0);
+            p.received(i as u64, *t, [false; BUFFERS], Some([0.0; BUFFERS]));
+        }
+        p.flush();
+        assert_eq!(p.intervals.len(), 2);
+        // Reordered into an older, missing interval: inserted in order.
+        p.arrival(10 * S, 0.0);
+        assert_eq!(
+            p.intervals.iter().map(|i| i.index).collect::<Vec<_>>(),
+            [0, 2, 17_280]
+        );
     }
 
     #[test]

@@ -186,6 +186,9 @@ pub struct MediaDescription {
     pub direction: Direction,
     /// `a=crypto` present (SDES-SRTP, RFC 4568): payloads are encrypted.
     pub crypto: bool,
+    /// `a=gpmd:<pt> vbd=yes` (ITU-T V.152): the stream carries voice-band data, i.e. a
+    /// G.711 pass-through fax or modem call.
+    pub vbd: bool,
 }
 
 impl MediaDescription {
@@ -204,6 +207,7 @@ impl MediaDescription {
             rtcp_mux: false,
             direction: Direction::SendRecv,
             crypto: false,
+            vbd: false,
         }
     }
 
@@ -482,6 +486,7 @@ fn apply_media_attr(
         }
         ("rtcp", Some(arg)) => media.rtcp = parse_rtcp_attr(arg),
         ("rtcp-mux", _) => media.rtcp_mux = true,
+        ("gpmd", Some(arg)) if arg.to_ascii_lowercase().contains("vbd=yes") => media.vbd = true,
         ("crypto", _) => media.crypto = true,
         (other, None) => {
             if let Some(d) = Direction::from_attr(other) {

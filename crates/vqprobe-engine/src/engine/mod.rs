@@ -1,0 +1,491 @@
+//! The sans-I/O engine: fed `(time, frame)` pairs (or decoded segments and parsed SIP
+//! events), it classifies flows, keeps every stream's state, follows SIP dialogs and
+//! RTCP, attributes media to calls by [`crate::ownership`], and hands out finished call
+//! records. It never reads a clock, a socket or a file: time comes from the packets and
+//! from [`Engine::tick`], and [`Engine::poll_timeout`] tells the driver when it next
+//! needs a tick (as str0m's `poll_output` does).
+//!
+//! Cost per packet is O(1) whatever the number of calls and streams: every lookup is a
+//! hash map; a call ending, a timeout, a new stream, an RTCP report each touch only the
+//! call's own streams; timeouts come off a heap.
+//!
+//! * [`rtp`](self) (`rtp.rs`): flows — RTP/RTCP classification, the choice of stream for
+//!   a packet, payload-type hygiene;
+//! * `rtcp.rs`: reports, round trips, XR;
+//! * `calls.rs`: the call table — dialogs, pushed and RTP-only calls, ownership changes,
+//!   hold and fax phases, timers, finished and interim records.
+
+mod calls;
+mod rtcp;
+mod rtp;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use slotmap::SlotMap;
+use vqprobe_wire::decode::{self, Decoded, LinkType, Segment, Transport};
+use vqprobe_wire::Ssrc;
+
+use crate::calls::{CallConfig, Dialog};
+use crate::media::PayloadMap;
+use crate::ownership::Ownership;
+use crate::push::PushedCall;
+use crate::record::{CallRecord, EndedReason};
+use crate::signal::{self, OfferKind, SipEvent};
+use crate::stream::{Stream, StreamKey};
+use crate::time::Timestamp;
+
+slotmap::new_key_type! {
+    /// A call the engine holds (a SIP dialog, a pushed call, or an RTP-only pair).
+    pub struct CallKey;
+    /// A stream the engine holds.
+    pub struct StreamId;
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Length of a quality interval.
+    pub interval: Duration,
+    /// A call with no RTP (and no SIP end) for this long ends with `rtp_timeout`.
+    pub rtp_timeout: Duration,
+    /// How long an ended dialog waits for stragglers before its record is written and
+    /// its endpoints are free.
+    pub linger: Duration,
+    /// Most streams held at once; further ones are refused and counted.
+    pub max_streams: usize,
+    /// Most calls held at once; further ones are refused and counted.
+    pub max_calls: usize,
+    /// Headline jitter buffer: `None` adaptive, else fixed at this many ms.
+    pub headline_fixed_ms: Option<f64>,
+    /// Interim records of open calls this often (the daemon's live view); `None` for
+    /// none (offline analysis).
+    pub interim: Option<Duration>,
+    /// Call assembly settings.
+    pub calls: CallConfig,
+}
+
+impl EngineConfig {
+    /// Defaults of the contract: 5 s intervals, 30 s RTP timeout, 2 s linger.
+    pub fn new(calls: CallConfig) -> Self {
+        EngineConfig {
+            interval: Duration::from_secs(5),
+            rtp_timeout: Duration::from_secs(30),
+            linger: Duration::from_secs(2),
+            max_streams: 100_000,
+            max_calls: 100_000,
+            headline_fixed_ms: None,
+            interim: None,
+            calls,
+        }
+    }
+}
+
+/// What the engine saw, for `capture` in the JSON and for metrics.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames fed.
+    pub packets: u64,
+    /// Bytes of captured frames.
+    pub bytes: u64,
+    /// Frames whose headers were cut or inconsistent.
+    pub malformed: u64,
+    /// IP fragments (not reassembled).
+    pub ip_fragments: u64,
+    /// Frames that were not IP/UDP/TCP.
+    pub ignored: u64,
+    /// UDP datagrams decoded.
+    pub udp: u64,
+    /// TCP segments decoded.
+    pub tcp: u64,
+    /// RTP packets counted into streams.
+    pub rtp_packets: u64,
+    /// RTP packets of a payload type the call did not negotiate for their stream.
+    pub other_payload_packets: u64,
+    /// Packets on RTP flows that are RTP version 2 but broken (bad padding, header
+    /// extension past the end).
+    pub rtp_malformed: u64,
+    /// Keepalives and other non-RTP datagrams on media flows (empty RTP packets,
+    /// short datagrams, STUN, DTLS, ZRTP): counted, never malformed.
+    pub media_keepalives: u64,
+    /// RTP packets of an audio endpoint during a T.38 phase (not voice).
+    pub fax_phase_packets: u64,
+    /// RTCP compound datagrams.
+    pub rtcp_packets: u64,
+    /// RTCP datagrams that failed to parse (or were cut short).
+    pub rtcp_malformed: u64,
+    /// SIP messages parsed.
+    pub sip_messages: u64,
+    /// SIP messages by method (requests) or `RESPONSE`; a bounded set of names, the
+    /// rest counted as `OTHER`.
+    pub sip_by_method: std::collections::BTreeMap<&'static str, u64>,
+    /// Datagrams that looked like SIP but did not parse.
+    pub sip_malformed: u64,
+    /// Streams created.
+    pub streams: u64,
+    /// Streams ended early because their endpoint changed owner or their codec was
+    /// re-negotiated (their successor starts a new stream).
+    pub streams_superseded: u64,
+    /// Streams refused because the stream cap was reached.
+    pub streams_refused: u64,
+    /// Calls refused because the call cap was reached.
+    pub calls_refused: u64,
+    /// Streams of early dialogs (forks) that were not answered, left out of the call.
+    pub fork_streams_dropped: u64,
+    /// Call records produced.
+    pub calls: u64,
+}
+
+/// RTP-looking packets held while a flow is unconfirmed; duplicated captures (SPAN
+/// plus bridge) put the same packet twice in a row, so more than one is kept.
+const PENDING: usize = 4;
+/// Unconfirmed flows kept before the oldest are expired.
+const MAX_CANDIDATES: usize = 4096;
+/// Pushed metadata that never meets media is forgotten after this long.
+const PUSH_TTL: Duration = Duration::from_secs(3600);
+/// A dialog that never got an answer nor media is given up after at least this long.
+const UNANSWERED_TIMEOUT: Duration = Duration::from_secs(300);
+/// A packet continuing a stream whose endpoint changed owner is that stream's
+/// straggler when it comes within this long of the stream's last packet.
+const STRAGGLER_GAP_NS: i64 = 1_000_000_000;
+
+/// Per 5-tuple: what the flow has been classified as.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    /// RTP-looking packets seen; one that continues the last confirms the flow.
+    Candidate {
+        pending: [(vqprobe_wire::rtp::RtpHeader, Timestamp); PENDING],
+        len: usize,
+    },
+    /// RTP (and muxed RTCP) of this stream, valid while ownership is at `epoch`.
+    Rtp {
+        ssrc: Ssrc,
+        stream: StreamId,
+        epoch: u64,
+    },
+}
+
+/// What a call's SDP said about one of its endpoints.
+#[derive(Debug, Clone)]
+struct MediaClaim {
+    /// Payload types the endpoint expects (this negotiation's).
+    payloads: Arc<PayloadMap>,
+    /// Audio or T.38.
+    kind: OfferKind,
+    /// An RTCP endpoint (not RTP).
+    rtcp: bool,
+}
+
+/// One stream and the call it belongs to.
+#[derive(Debug)]
+struct Slot {
+    stream: Stream,
+    call: CallKey,
+    /// Superseded (owner change, codec change, fax phase): no longer takes packets by
+    /// its key, still part of its call's record.
+    retired: bool,
+}
+
+/// What kind of call.
+#[derive(Debug)]
+enum CallKind {
+    /// A SIP dialog.
+    Sip(Box<Dialog>),
+    /// Metadata the platform pushed (no SIP seen), by its id.
+    Pushed(Arc<str>),
+    /// RTP between two endpoints with no signalling (unordered pair).
+    RtpOnly(SocketAddr, SocketAddr),
+}
+
+/// A call the engine holds.
+#[derive(Debug)]
+struct Call {
+    kind: CallKind,
+    /// Metadata the platform pushed about it; its fields win.
+    meta: Option<Box<PushedCall>>,
+    /// When the metadata arrived (pushed calls without media expire from it).
+    pushed_at: Timestamp,
+    created: Timestamp,
+    streams: Vec<StreamId>,
+    /// Latest packet of any of its streams.
+    last_media: Timestamp,
+    /// Earliest timer entry pending for it (`MAX`: none).
+    scheduled: Timestamp,
+    /// When its next interim record is due (`MAX`: never).
+    next_interim: Timestamp,
+    /// A T.38 phase or voice-band data was signalled.
+    fax: bool,
+    /// A T.38 phase runs now: audio RTP is not voice.
+    fax_phase: bool,
+    /// Hold periods.
+    holds: Vec<(Timestamp, Option<Timestamp>)>,
+    /// Endpoints of early dialogs that lost to the answered one.
+    lost_forks: Vec<SocketAddr>,
+}
+
+impl Call {
+    fn new(kind: CallKind, at: Timestamp) -> Call {
+        Call {
+            kind,
+            meta: None,
+            pushed_at: at,
+            created: at,
+            streams: Vec::new(),
+            last_media: Timestamp::MIN,
+            scheduled: Timestamp::MAX,
+            next_interim: Timestamp::MAX,
+            fax: false,
+            fax_phase: false,
+            holds: Vec::new(),
+            lost_forks: Vec::new(),
+        }
+    }
+
+    fn dialog(&self) -> Option<&Dialog> {
+        match &self.kind {
+            CallKind::Sip(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// SR or XR RRT sightings per sender SSRC: (middle 32 NTP bits, capture time).
+#[derive(Debug, Default, Clone, Copy)]
+struct Sightings {
+    ring: [(u32, Timestamp); 8],
+    next: usize,
+}
+
+impl Sightings {
+    fn add(&mut self, mid: u32, at: Timestamp) {
+        self.ring[self.next % 8] = (mid, at);
+        self.next += 1;
+    }
+
+    fn find(&self, mid: u32) -> Option<Timestamp> {
+        self.ring
+            .iter()
+            .take(self.next.min(8))
+            .find(|(m, _)| *m == mid)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// The engine. One per capture (offline) or per shard (live).
+pub struct Engine {
+    cfg: EngineConfig,
+    interval_ns: i64,
+    counters: Counters,
+    flows: FxHashMap<(SocketAddr, SocketAddr), Flow>,
+    /// Candidate flows in creation order, to expire the oldest.
+    candidates: VecDeque<((SocketAddr, SocketAddr), Timestamp)>,
+    streams: SlotMap<StreamId, Slot>,
+    by_key: FxHashMap<StreamKey, StreamId>,
+    by_ssrc: FxHashMap<Ssrc, Vec<StreamId>>,
+    sightings: FxHashMap<Ssrc, Sightings>,
+    calls: SlotMap<CallKey, Call>,
+    dialogs: FxHashMap<Arc<str>, CallKey>,
+    pushed: FxHashMap<Arc<str>, CallKey>,
+    rtp_pairs: FxHashMap<(SocketAddr, SocketAddr), CallKey>,
+    /// Endpoints of live RTP-only calls, so SDP arriving after its media adopts them.
+    unowned_at: FxHashMap<SocketAddr, CallKey>,
+    owners: Ownership<CallKey, MediaClaim>,
+    timers: BinaryHeap<Reverse<(Timestamp, CallKey)>>,
+    finished: Vec<CallRecord>,
+    now: Timestamp,
+    first: Option<Timestamp>,
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let interval_ns = i64::try_from(cfg.interval.as_nanos())
+            .unwrap_or(5_000_000_000)
+            .max(1);
+        Engine {
+            cfg,
+            interval_ns,
+            counters: Counters::default(),
+            flows: FxHashMap::default(),
+            candidates: VecDeque::new(),
+            streams: SlotMap::with_key(),
+            by_key: FxHashMap::default(),
+            by_ssrc: FxHashMap::default(),
+            sightings: FxHashMap::default(),
+            calls: SlotMap::with_key(),
+            dialogs: FxHashMap::default(),
+            pushed: FxHashMap::default(),
+            rtp_pairs: FxHashMap::default(),
+            unowned_at: FxHashMap::default(),
+            owners: Ownership::new(),
+            timers: BinaryHeap::new(),
+            finished: Vec::new(),
+            now: Timestamp::MIN,
+            first: None,
+        }
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Capture time of the first frame fed.
+    pub fn first_seen(&self) -> Option<Timestamp> {
+        self.first
+    }
+
+    /// Latest capture time fed (or ticked).
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Streams held now.
+    pub fn active_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Open calls: SIP dialogs not yet ended, RTP-only pairs, pushed calls. O(1).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// When the engine next needs [`Engine::tick`] (a call timing out, an interim
+    /// record due); `None` while it holds no call.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Feeds one captured frame: decodes it, parses SIP, runs due timers.
+    pub fn on_frame(&mut self, at: Timestamp, link: LinkType, frame: &[u8]) {
+        let decoded = decode::decode(link, frame);
+        self.on_decoded(at, frame.len(), decoded, None);
+    }
+
+    /// Feeds a frame decoded elsewhere (a capture thread decodes to route it). When
+    /// that thread also parsed its SIP, `sip` carries the result, so SIP is parsed
+    /// once; with `None` the engine parses SIP itself.
+    pub fn on_decoded(
+        &mut self,
+        at: Timestamp,
+        frame_len: usize,
+        decoded: Result<Decoded<'_>, decode::DecodeError>,
+        sip: Option<&[Result<SipEvent, ()>]>,
+    ) {
+        self.counters.packets += 1;
+        self.counters.bytes += frame_len as u64;
+        if self.first.is_none() {
+            self.first = Some(at);
+        }
+        self.advance(at);
+        match decoded {
+            Ok(Decoded::Segment(seg)) => self.on_segment(at, &seg, sip),
+            Ok(Decoded::Fragment) => self.counters.ip_fragments += 1,
+            Ok(Decoded::Ignored) => self.counters.ignored += 1,
+            Err(_) => self.counters.malformed += 1,
+        }
+    }
+
+    /// Moves the engine's clock to `at` (never backwards) and runs what fell due.
+    fn advance(&mut self, at: Timestamp) {
+        if at > self.now {
+            self.now = at;
+            if self.poll_timeout().is_some_and(|due| due <= at) {
+                self.tick(at);
+            }
+        }
+    }
+
+    /// Feeds one decoded transport segment (SIP already parsed in `sip`, if given).
+    fn on_segment(
+        &mut self,
+        at: Timestamp,
+        seg: &Segment<'_>,
+        sip: Option<&[Result<SipEvent, ()>]>,
+    ) {
+        match seg.transport {
+            Transport::Tcp => self.counters.tcp += 1,
+            Transport::Udp => self.counters.udp += 1,
+        }
+        let parsed;
+        let events: &[Result<SipEvent, ()>] = match sip {
+            Some(ev) => ev,
+            None => {
+                parsed =
+                    signal::parse_payload(seg.transport, seg.payload, &self.cfg.calls.agent_header)
+                        .into_iter()
+                        .map(|r| r.map_err(|_| ()))
+                        .collect::<Vec<_>>();
+                &parsed
+            }
+        };
+        if !events.is_empty() {
+            for ev in events {
+                match ev {
+                    Ok(ev) => self.on_sip(at, seg.src, seg.dst, ev),
+                    Err(()) => self.counters.sip_malformed += 1,
+                }
+            }
+            return;
+        }
+        if seg.transport == Transport::Udp {
+            self.on_udp(at, seg.src, seg.dst, seg.payload);
+        }
+    }
+
+    /// Feeds one SIP message seen at `at` from `src` to `dst`.
+    pub fn on_sip(&mut self, at: Timestamp, src: SocketAddr, dst: SocketAddr, ev: &SipEvent) {
+        self.advance(at);
+        self.counters.sip_messages += 1;
+        *self.counters.sip_by_method.entry(ev.label()).or_insert(0) += 1;
+        self.sip_event(at, src, dst, ev);
+    }
+
+    /// Registers call metadata pushed by the platform (at `at`, the driver's clock):
+    /// media at its endpoints becomes that call's, or, when a SIP dialog already holds
+    /// them, the dialog takes the metadata.
+    pub fn push_call(&mut self, call: PushedCall, at: Timestamp) {
+        self.advance(at);
+        self.pushed_call(call, at);
+    }
+
+    /// Call records finished so far (drains them).
+    pub fn drain_finished(&mut self) -> Vec<CallRecord> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Ends every open call with `reason` (end of capture, shutdown) and returns all
+    /// records not yet drained, ordered by start time.
+    pub fn finish(&mut self, reason: EndedReason) -> Vec<CallRecord> {
+        let mut keys: Vec<(Timestamp, CallKey)> =
+            self.calls.iter().map(|(k, c)| (c.created, k)).collect();
+        keys.sort();
+        for (_, k) in keys {
+            self.finish_call(k, Some(reason));
+        }
+        let mut out = self.drain_finished();
+        out.sort_by(|a, b| {
+            a.call
+                .created_at
+                .cmp(&b.call.created_at)
+                .then(a.call.call_id.cmp(&b.call.call_id))
+        });
+        out
+    }
+}
+
+/// An unordered endpoint pair.
+fn pair(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}

@@ -1,0 +1,379 @@
+//! Flows: which UDP datagrams are RTP, RTCP or neither, and which stream — of which
+//! call — an RTP packet belongs to.
+//!
+//! A flow seen before is a hash lookup away from its stream; the cached stream is used
+//! as long as media ownership has not changed since (its epoch). After a change the
+//! packet's owner is resolved again: the same call keeps its stream; a packet that
+//! continues a stream whose endpoint moved to another call is that stream's straggler;
+//! anything else (a new SSRC, a discontinuity) starts a stream of the new owner.
+
+use std::net::SocketAddr;
+
+use vqprobe_wire::rtcp as wire_rtcp;
+use vqprobe_wire::rtp::{self, RtpHeader};
+
+use super::{
+    pair, Call, CallKey, CallKind, Engine, Flow, Slot, StreamId, MAX_CANDIDATES, PENDING,
+    STRAGGLER_GAP_NS,
+};
+use crate::signal::OfferKind;
+use crate::stream::{Stream, StreamKey};
+use crate::time::Timestamp;
+
+impl Engine {
+    pub(super) fn on_udp(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+    ) {
+        let flow_key = (src, dst);
+        match self.flows.get(&flow_key).copied() {
+            Some(Flow::Rtp {
+                ssrc,
+                stream,
+                epoch,
+            }) => {
+                if wire_rtcp::is_muxed_rtcp(payload) {
+                    self.on_rtcp(at, src, dst, payload);
+                    return;
+                }
+                match rtp::parse(payload) {
+                    Ok(h) if h.payload_len == 0 => self.counters.media_keepalives += 1,
+                    Ok(h) if h.ssrc == ssrc && epoch == self.owners.epoch() => {
+                        self.feed(stream, at, &h)
+                    }
+                    Ok(h) => self.on_rtp(at, src, dst, &h),
+                    Err(_) if payload.len() < 12 || payload.first().is_none_or(|b| b >> 6 != 2) => {
+                        // Keepalives (RFC 6263), STUN, DTLS, ZRTP on a media port.
+                        self.counters.media_keepalives += 1
+                    }
+                    Err(_) => self.counters.rtp_malformed += 1,
+                }
+            }
+            Some(Flow::Candidate { mut pending, len }) => match rtp::looks_like_rtp(payload) {
+                Some(h) if len > 0 && rtp::continues(&pending[len - 1].0, &h) => {
+                    self.flows.remove(&flow_key);
+                    for (p, t) in pending.iter().take(len) {
+                        if p.ssrc == h.ssrc {
+                            self.on_rtp(*t, src, dst, p);
+                        }
+                    }
+                    self.on_rtp(at, src, dst, &h);
+                }
+                Some(h) => {
+                    let same = len > 0 && pending[len - 1].0.ssrc == h.ssrc;
+                    let len = if !same {
+                        pending[0] = (h, at);
+                        1
+                    } else if len < PENDING {
+                        pending[len] = (h, at);
+                        len + 1
+                    } else {
+                        pending.rotate_left(1);
+                        pending[PENDING - 1] = (h, at);
+                        PENDING
+                    };
+                    self.flows
+                        .insert(flow_key, Flow::Candidate { pending, len });
+                }
+                None if wire_rtcp::looks_like_rtcp(payload) => {
+                    // RTCP muxed onto the flow confirms it as media.
+                    self.flows.remove(&flow_key);
+                    self.on_rtcp(at, src, dst, payload);
+                    for (p, t) in pending.iter().take(len) {
+                        self.on_rtp(*t, src, dst, p);
+                    }
+                }
+                // STUN, DTLS and the like between media packets: not our business.
+                None => {}
+            },
+            None => self.classify_new(at, src, dst, payload),
+        }
+    }
+
+    /// A datagram on a flow not seen before (or not cached: RTCP, unknown UDP).
+    fn classify_new(&mut self, at: Timestamp, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        let claim_rtcp = |c: Option<&crate::ownership::Claim<CallKey, super::MediaClaim>>| {
+            c.map(|c| c.data.rtcp)
+        };
+        if let Some(c) = self.owners.resolve(&src, &dst) {
+            if c.data.kind == OfferKind::T38 {
+                // UDPTL of a fax phase: not RTP, but the call is alive.
+                let k = c.owner;
+                self.counters.fax_phase_packets += 1;
+                if let Some(call) = self.calls.get_mut(k) {
+                    call.last_media = call.last_media.max(at);
+                }
+                return;
+            }
+        }
+        let (cs, cd) = (self.owners.claim(&src), self.owners.claim(&dst));
+        let signalled_rtp = claim_rtcp(cs) == Some(false) || claim_rtcp(cd) == Some(false);
+        let signalled_rtcp = claim_rtcp(cs) == Some(true) || claim_rtcp(cd) == Some(true);
+        if signalled_rtcp && !signalled_rtp && wire_rtcp::parse_compound(payload).is_ok() {
+            self.on_rtcp(at, src, dst, payload);
+            return;
+        }
+        if wire_rtcp::looks_like_rtcp(payload) {
+            self.on_rtcp(at, src, dst, payload);
+            return;
+        }
+        let Some(h) = rtp::looks_like_rtp(payload) else {
+            if signalled_rtp {
+                self.counters.media_keepalives += 1;
+            }
+            return;
+        };
+        if h.payload_len == 0 {
+            self.counters.media_keepalives += 1;
+            return;
+        }
+        if signalled_rtp {
+            self.on_rtp(at, src, dst, &h);
+        } else {
+            let pending = [(h, at); PENDING];
+            self.flows
+                .insert((src, dst), Flow::Candidate { pending, len: 1 });
+            self.candidates.push_back(((src, dst), at));
+            self.expire_candidates(at);
+        }
+    }
+
+    /// Unconfirmed flows are forgotten oldest first once there are many (merged
+    /// captures jump in time and must not lose a flow's first packets to an age limit
+    /// while there is room).
+    fn expire_candidates(&mut self, now: Timestamp) {
+        while self.candidates.len() > MAX_CANDIDATES {
+            let Some((key, since)) = self.candidates.pop_front() else {
+                break;
+            };
+            if let Some(Flow::Candidate { pending, len }) = self.flows.get(&key) {
+                let last = pending[len.saturating_sub(1)].1;
+                if last <= since || now.nanos_since(last) > 10_000_000_000 {
+                    self.flows.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// An RTP packet whose stream is not cached (or whose ownership changed since).
+    pub(super) fn on_rtp(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        h: &RtpHeader,
+    ) {
+        let owner = self
+            .owners
+            .resolve(&src, &dst)
+            .map(|c| (c.owner, c.data.kind));
+        let key = StreamKey {
+            src,
+            dst,
+            ssrc: h.ssrc,
+        };
+        if let Some(&sid) = self.by_key.get(&key) {
+            let Some(slot) = self.streams.get(sid) else {
+                self.by_key.remove(&key);
+                return self.on_rtp(at, src, dst, h);
+            };
+            let keeps = match owner {
+                None => true,
+                Some((k, ..)) => k == slot.call,
+            };
+            if keeps {
+                self.flows.insert(
+                    (src, dst),
+                    Flow::Rtp {
+                        ssrc: h.ssrc,
+                        stream: sid,
+                        epoch: self.owners.epoch(),
+                    },
+                );
+                self.feed(sid, at, h);
+                return;
+            }
+            if slot.stream.continued_by(at, h, STRAGGLER_GAP_NS) {
+                // The old call's straggler: fed, not cached, so the next packet is
+                // checked again.
+                self.feed(sid, at, h);
+                return;
+            }
+            // A new source on an endpoint that changed owner: the old stream stays
+            // with its call, a new one starts for the new owner.
+            self.retire(sid);
+        }
+        let (call, payloads) = match owner {
+            Some((k, kind)) => {
+                if kind == OfferKind::T38 || self.calls.get(k).is_some_and(|c| c.fax_phase) {
+                    self.counters.fax_phase_packets += 1;
+                    return;
+                }
+                (k, self.negotiated(k, src, dst))
+            }
+            None => {
+                // A new SSRC on a flow already in a call (DTMF, a restart) stays in it.
+                let via_flow = self.flow_call(src, dst);
+                match via_flow {
+                    Some((k, p)) => (k, p),
+                    None => match self.rtp_only_call(at, src, dst) {
+                        Some(k) => (k, None),
+                        None => return,
+                    },
+                }
+            }
+        };
+        if let Some(sid) = self.new_stream(key, at, call, payloads) {
+            self.flows.insert(
+                (src, dst),
+                Flow::Rtp {
+                    ssrc: h.ssrc,
+                    stream: sid,
+                    epoch: self.owners.epoch(),
+                },
+            );
+            self.feed(sid, at, h);
+        }
+    }
+
+    /// The payload types call `k` negotiated for a flow from `src` to `dst`: the
+    /// receiver's SDP, with what the sender's SDP adds.
+    pub(super) fn negotiated(
+        &self,
+        k: CallKey,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Option<std::sync::Arc<crate::media::PayloadMap>> {
+        let of = |e: &SocketAddr| {
+            self.owners
+                .claim(e)
+                .filter(|c| c.owner == k && !c.data.rtcp)
+                .map(|c| c.data.payloads.clone())
+        };
+        match (of(&dst), of(&src)) {
+            (Some(d), Some(s)) if !std::sync::Arc::ptr_eq(&d, &s) => {
+                Some(std::sync::Arc::new(d.union(&s)))
+            }
+            (Some(d), _) => Some(d),
+            (None, s) => s,
+        }
+    }
+
+    /// The call (and payload map) of the stream the flow carried before, if any.
+    fn flow_call(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Option<(CallKey, Option<std::sync::Arc<crate::media::PayloadMap>>)> {
+        match self.flows.get(&(src, dst)) {
+            Some(Flow::Rtp { stream, .. }) => self
+                .streams
+                .get(*stream)
+                .map(|s| (s.call, s.stream.payloads())),
+            _ => None,
+        }
+    }
+
+    /// The RTP-only call of an endpoint pair, created when new.
+    fn rtp_only_call(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Option<CallKey> {
+        let p = pair(src, dst);
+        if let Some(&k) = self.rtp_pairs.get(&p) {
+            if self.calls.contains_key(k) {
+                return Some(k);
+            }
+        }
+        let k = self.new_call(CallKind::RtpOnly(p.0, p.1), at)?;
+        self.rtp_pairs.insert(p, k);
+        self.unowned_at.insert(p.0, k);
+        self.unowned_at.insert(p.1, k);
+        Some(k)
+    }
+
+    /// A new call of `kind`, or `None` (counted) at the cap.
+    pub(super) fn new_call(&mut self, kind: CallKind, at: Timestamp) -> Option<CallKey> {
+        if self.calls.len() >= self.cfg.max_calls {
+            self.counters.calls_refused += 1;
+            return None;
+        }
+        let mut call = Call::new(kind, at);
+        if let Some(every) = self.cfg.interim {
+            call.next_interim = at.plus(every);
+        }
+        let k = self.calls.insert(call);
+        self.schedule(k);
+        Some(k)
+    }
+
+    fn new_stream(
+        &mut self,
+        key: StreamKey,
+        at: Timestamp,
+        call: CallKey,
+        payloads: Option<std::sync::Arc<crate::media::PayloadMap>>,
+    ) -> Option<StreamId> {
+        if self.streams.len() >= self.cfg.max_streams {
+            self.counters.streams_refused += 1;
+            return None;
+        }
+        let c = self.calls.get_mut(call)?;
+        let stream = Stream::new(key, at, payloads, self.interval_ns, true)
+            .with_headline_buffer(self.cfg.headline_fixed_ms);
+        let sid = self.streams.insert(Slot {
+            stream,
+            call,
+            retired: false,
+        });
+        c.streams.push(sid);
+        if let Some(old) = self.by_key.insert(key, sid) {
+            if let Some(s) = self.streams.get_mut(old) {
+                s.retired = true;
+            }
+        }
+        self.by_ssrc.entry(key.ssrc).or_default().push(sid);
+        self.counters.streams += 1;
+        Some(sid)
+    }
+
+    /// Takes a stream out of packet routing (its key may start a new stream); it stays
+    /// in its call's record.
+    pub(super) fn retire(&mut self, sid: StreamId) {
+        let Some(slot) = self.streams.get_mut(sid) else {
+            return;
+        };
+        if slot.retired {
+            return;
+        }
+        slot.retired = true;
+        let key = slot.stream.key;
+        if self.by_key.get(&key) == Some(&sid) {
+            self.by_key.remove(&key);
+        }
+        if matches!(self.flows.get(&(key.src, key.dst)), Some(Flow::Rtp { stream, .. }) if *stream == sid)
+        {
+            self.flows.remove(&(key.src, key.dst));
+        }
+        self.counters.streams_superseded += 1;
+    }
+
+    fn feed(&mut self, sid: StreamId, at: Timestamp, h: &RtpHeader) {
+        if let Some(slot) = self.streams.get_mut(sid) {
+            self.counters.rtp_packets += 1;
+            let before = slot.stream.other_payload_packets;
+            slot.stream.on_packet(at, h);
+            if slot.stream.other_payload_packets != before {
+                self.counters.other_payload_packets += 1;
+            }
+            if let Some(c) = self.calls.get_mut(slot.call) {
+                c.last_media = c.last_media.max(at);
+            }
+        }
+    }
+}
