@@ -150,7 +150,8 @@ fn weighted_r(
 
 /// Scores a stream from its playout intervals.
 pub fn score_stream(stream: &Stream, ctx: &ScoreContext) -> StreamScore {
-    let ivs = &stream.playout.intervals;
+    let ivs: Vec<Interval> = stream.playout.intervals().copied().collect();
+    let ivs = &ivs;
     let interval_ns = stream.playout.interval_ns();
     let frame_ms = stream.frame_ms.unwrap_or(20.0);
     let enough = stream.packets >= MIN_PACKETS && stream.is_voice() && stream.clock != 0;
@@ -182,7 +183,7 @@ pub fn score_stream(stream: &Stream, ctx: &ScoreContext) -> StreamScore {
         .filter_map(|i| i.mos)
         .min_by(f64::total_cmp);
     let (mut exp, mut eff) = (0u64, 0u64);
-    for iv in ivs {
+    for iv in ivs.iter() {
         exp += iv.expected;
         eff += iv.lost + iv.buffers[JB_ADAPTIVE].discarded;
     }

@@ -386,8 +386,7 @@ fn packets_outside(s: &Stream, holds: &[(Timestamp, Option<Timestamp>)]) -> u64 
     }
     let len = s.playout.interval_ns();
     s.playout
-        .intervals
-        .iter()
+        .intervals()
         .filter(|iv| {
             let start = Timestamp::from_nanos(iv.index.saturating_mul(len));
             let end = start.add_nanos(len);

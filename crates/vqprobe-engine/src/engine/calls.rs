@@ -79,6 +79,7 @@ impl Engine {
         }
         for ep in &out.lost_forks {
             self.owners.release_endpoint(ep, key);
+            self.invalidate_endpoint(*ep);
         }
         if !out.lost_forks.is_empty() {
             self.drop_fork_streams(key);
@@ -114,6 +115,9 @@ impl Engine {
         res: Announced<CallKey>,
         kind: OfferKind,
     ) {
+        if res != Announced::Renewed {
+            self.invalidate_endpoint(ep);
+        }
         // A dialog announcing what the platform pushed metadata for takes it over.
         if let Announced::Taken(prev) = res {
             let prev_pushed = self
@@ -300,23 +304,32 @@ impl Engine {
         self.schedule(key);
     }
 
+    /// The call's latest media: computed from its own streams when asked (at a timer,
+    /// a SIP event), so a packet never writes to its call.
+    fn last_media(&self, c: &Call) -> Timestamp {
+        c.streams
+            .iter()
+            .filter_map(|sid| self.streams.get(*sid))
+            .map(|s| s.stream.last)
+            .fold(c.last_media, Timestamp::max)
+    }
+
     /// When the call's end is due (timeout, linger), whatever its interim records.
     fn end_due(&self, c: &Call) -> Timestamp {
         let timeout = self.cfg.rtp_timeout;
+        let last_media = self.last_media(c);
         match &c.kind {
             CallKind::Sip(d) => {
                 if let Some(end) = d.ended {
-                    end.max(c.last_media).plus(self.cfg.linger)
+                    end.max(last_media).plus(self.cfg.linger)
                 } else if d.answered.is_some() || !c.streams.is_empty() {
-                    c.last_media.max(d.last_sip).plus(timeout)
+                    last_media.max(d.last_sip).plus(timeout)
                 } else {
                     d.last_sip.plus(timeout.max(UNANSWERED_TIMEOUT))
                 }
             }
             CallKind::Pushed(_) if c.streams.is_empty() => c.pushed_at.plus(PUSH_TTL),
-            CallKind::Pushed(_) | CallKind::RtpOnly(..) => {
-                c.last_media.max(c.created).plus(timeout)
-            }
+            CallKind::Pushed(_) | CallKind::RtpOnly(..) => last_media.max(c.created).plus(timeout),
         }
     }
 
@@ -473,14 +486,11 @@ impl Engine {
 
     /// Takes a stream out of every index and returns it.
     fn remove_stream(&mut self, sid: StreamId) -> Option<Stream> {
+        let key = self.streams.get(sid)?.stream.key;
+        self.uncache_flow(sid, key.src, key.dst);
         let slot = self.streams.remove(sid)?;
-        let key = slot.stream.key;
         if self.by_key.get(&key) == Some(&sid) {
             self.by_key.remove(&key);
-        }
-        if matches!(self.flows.get(&(key.src, key.dst)), Some(super::Flow::Rtp { stream, .. }) if *stream == sid)
-        {
-            self.flows.remove(&(key.src, key.dst));
         }
         if let Some(v) = self.by_ssrc.get_mut(&key.ssrc) {
             v.retain(|s| *s != sid);

@@ -157,19 +157,22 @@ const UNANSWERED_TIMEOUT: Duration = Duration::from_secs(300);
 const STRAGGLER_GAP_NS: i64 = 1_000_000_000;
 
 /// Per 5-tuple: what the flow has been classified as.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Flow {
-    /// RTP-looking packets seen; one that continues the last confirms the flow.
-    Candidate {
-        pending: [(vqprobe_wire::rtp::RtpHeader, Timestamp); PENDING],
-        len: usize,
-    },
-    /// RTP (and muxed RTCP) of this stream, valid while ownership is at `epoch`.
-    Rtp {
-        ssrc: Ssrc,
-        stream: StreamId,
-        epoch: u64,
-    },
+    /// RTP-looking packets seen; one that continues the last confirms the flow. Boxed:
+    /// the table's entries stay small, which is what keeps a lookup among 100,000 flows
+    /// to one cache line.
+    Candidate(Box<Pending>),
+    /// RTP (and muxed RTCP) of this stream. Dropped when either endpoint changes
+    /// owner (see `Engine::flows_at`), so a cached flow is always right.
+    Rtp { ssrc: Ssrc, stream: StreamId },
+}
+
+/// Packets of an unconfirmed flow, held until one continues another.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    packets: [(vqprobe_wire::rtp::RtpHeader, Timestamp); PENDING],
+    len: usize,
 }
 
 /// What a call's SDP said about one of its endpoints.
@@ -214,7 +217,8 @@ struct Call {
     pushed_at: Timestamp,
     created: Timestamp,
     streams: Vec<StreamId>,
-    /// Latest packet of any of its streams.
+    /// Latest media not in its streams (UDPTL of a fax phase, streams of a call it
+    /// absorbed); see `Engine::last_media`.
     last_media: Timestamp,
     /// Earliest timer entry pending for it (`MAX`: none).
     scheduled: Timestamp,
@@ -284,6 +288,10 @@ pub struct Engine {
     interval_ns: i64,
     counters: Counters,
     flows: FxHashMap<(SocketAddr, SocketAddr), Flow>,
+    /// The streams cached in `flows`, by endpoint: when an endpoint changes owner, only
+    /// its own flows are dropped from the cache (no per-packet ownership check, no
+    /// scan of all flows).
+    flows_at: FxHashMap<SocketAddr, Vec<StreamId>>,
     /// Candidate flows in creation order, to expire the oldest.
     candidates: VecDeque<((SocketAddr, SocketAddr), Timestamp)>,
     streams: SlotMap<StreamId, Slot>,
@@ -314,6 +322,7 @@ impl Engine {
             interval_ns,
             counters: Counters::default(),
             flows: FxHashMap::default(),
+            flows_at: FxHashMap::default(),
             candidates: VecDeque::new(),
             streams: SlotMap::with_key(),
             by_key: FxHashMap::default(),
@@ -415,6 +424,11 @@ impl Engine {
             Transport::Udp => self.counters.udp += 1,
         }
         let parsed;
+        if seg.transport == Transport::Udp && self.flows.contains_key(&(seg.src, seg.dst)) {
+            // A known media flow: no SIP check (RTP is the bulk of the traffic).
+            self.on_udp(at, seg.src, seg.dst, seg.payload);
+            return;
+        }
         let events: &[Result<SipEvent, ()>] = match sip {
             Some(ev) => ev,
             None => {

@@ -13,7 +13,7 @@ use vqprobe_wire::rtcp as wire_rtcp;
 use vqprobe_wire::rtp::{self, RtpHeader};
 
 use super::{
-    pair, Call, CallKey, CallKind, Engine, Flow, Slot, StreamId, MAX_CANDIDATES, PENDING,
+    pair, Call, CallKey, CallKind, Engine, Flow, Pending, Slot, StreamId, MAX_CANDIDATES, PENDING,
     STRAGGLER_GAP_NS,
 };
 use crate::signal::OfferKind;
@@ -29,21 +29,15 @@ impl Engine {
         payload: &[u8],
     ) {
         let flow_key = (src, dst);
-        match self.flows.get(&flow_key).copied() {
-            Some(Flow::Rtp {
-                ssrc,
-                stream,
-                epoch,
-            }) => {
+        match self.flows.get(&flow_key) {
+            Some(&Flow::Rtp { ssrc, stream }) => {
                 if wire_rtcp::is_muxed_rtcp(payload) {
                     self.on_rtcp(at, src, dst, payload);
                     return;
                 }
                 match rtp::parse(payload) {
                     Ok(h) if h.payload_len == 0 => self.counters.media_keepalives += 1,
-                    Ok(h) if h.ssrc == ssrc && epoch == self.owners.epoch() => {
-                        self.feed(stream, at, &h)
-                    }
+                    Ok(h) if h.ssrc == ssrc => self.feed(stream, at, &h),
                     Ok(h) => self.on_rtp(at, src, dst, &h),
                     Err(_) if payload.len() < 12 || payload.first().is_none_or(|b| b >> 6 != 2) => {
                         // Keepalives (RFC 6263), STUN, DTLS, ZRTP on a media port.
@@ -52,43 +46,51 @@ impl Engine {
                     Err(_) => self.counters.rtp_malformed += 1,
                 }
             }
-            Some(Flow::Candidate { mut pending, len }) => match rtp::looks_like_rtp(payload) {
-                Some(h) if len > 0 && rtp::continues(&pending[len - 1].0, &h) => {
-                    self.flows.remove(&flow_key);
-                    for (p, t) in pending.iter().take(len) {
-                        if p.ssrc == h.ssrc {
+            Some(Flow::Candidate(pend)) => {
+                let pend = **pend;
+                match rtp::looks_like_rtp(payload) {
+                    Some(h)
+                        if pend.len > 0 && rtp::continues(&pend.packets[pend.len - 1].0, &h) =>
+                    {
+                        self.flows.remove(&flow_key);
+                        for (p, t) in pend.packets.iter().take(pend.len) {
+                            if p.ssrc == h.ssrc {
+                                self.on_rtp(*t, src, dst, p);
+                            }
+                        }
+                        self.on_rtp(at, src, dst, &h);
+                    }
+                    Some(h) => {
+                        let mut next = pend;
+                        let len = pend.len;
+                        let same = len > 0 && pend.packets[len - 1].0.ssrc == h.ssrc;
+                        next.len = if !same {
+                            next.packets[0] = (h, at);
+                            1
+                        } else if len < PENDING {
+                            next.packets[len] = (h, at);
+                            len + 1
+                        } else {
+                            next.packets.rotate_left(1);
+                            next.packets[PENDING - 1] = (h, at);
+                            PENDING
+                        };
+                        if let Some(Flow::Candidate(p)) = self.flows.get_mut(&flow_key) {
+                            **p = next;
+                        }
+                    }
+                    None if wire_rtcp::looks_like_rtcp(payload) => {
+                        // RTCP muxed onto the flow confirms it as media.
+                        self.flows.remove(&flow_key);
+                        self.on_rtcp(at, src, dst, payload);
+                        for (p, t) in pend.packets.iter().take(pend.len) {
                             self.on_rtp(*t, src, dst, p);
                         }
                     }
-                    self.on_rtp(at, src, dst, &h);
+                    // STUN, DTLS and the like between media packets: not our business.
+                    None => {}
                 }
-                Some(h) => {
-                    let same = len > 0 && pending[len - 1].0.ssrc == h.ssrc;
-                    let len = if !same {
-                        pending[0] = (h, at);
-                        1
-                    } else if len < PENDING {
-                        pending[len] = (h, at);
-                        len + 1
-                    } else {
-                        pending.rotate_left(1);
-                        pending[PENDING - 1] = (h, at);
-                        PENDING
-                    };
-                    self.flows
-                        .insert(flow_key, Flow::Candidate { pending, len });
-                }
-                None if wire_rtcp::looks_like_rtcp(payload) => {
-                    // RTCP muxed onto the flow confirms it as media.
-                    self.flows.remove(&flow_key);
-                    self.on_rtcp(at, src, dst, payload);
-                    for (p, t) in pending.iter().take(len) {
-                        self.on_rtp(*t, src, dst, p);
-                    }
-                }
-                // STUN, DTLS and the like between media packets: not our business.
-                None => {}
-            },
+            }
             None => self.classify_new(at, src, dst, payload),
         }
     }
@@ -133,9 +135,12 @@ impl Engine {
         if signalled_rtp {
             self.on_rtp(at, src, dst, &h);
         } else {
-            let pending = [(h, at); PENDING];
+            let pending = Pending {
+                packets: [(h, at); PENDING],
+                len: 1,
+            };
             self.flows
-                .insert((src, dst), Flow::Candidate { pending, len: 1 });
+                .insert((src, dst), Flow::Candidate(Box::new(pending)));
             self.candidates.push_back(((src, dst), at));
             self.expire_candidates(at);
         }
@@ -149,8 +154,8 @@ impl Engine {
             let Some((key, since)) = self.candidates.pop_front() else {
                 break;
             };
-            if let Some(Flow::Candidate { pending, len }) = self.flows.get(&key) {
-                let last = pending[len.saturating_sub(1)].1;
+            if let Some(Flow::Candidate(p)) = self.flows.get(&key) {
+                let last = p.packets[p.len.saturating_sub(1)].1;
                 if last <= since || now.nanos_since(last) > 10_000_000_000 {
                     self.flows.remove(&key);
                 }
@@ -185,14 +190,7 @@ impl Engine {
                 Some((k, ..)) => k == slot.call,
             };
             if keeps {
-                self.flows.insert(
-                    (src, dst),
-                    Flow::Rtp {
-                        ssrc: h.ssrc,
-                        stream: sid,
-                        epoch: self.owners.epoch(),
-                    },
-                );
+                self.cache_flow(src, dst, h.ssrc, sid);
                 self.feed(sid, at, h);
                 return;
             }
@@ -227,15 +225,53 @@ impl Engine {
             }
         };
         if let Some(sid) = self.new_stream(key, at, call, payloads) {
-            self.flows.insert(
-                (src, dst),
-                Flow::Rtp {
-                    ssrc: h.ssrc,
-                    stream: sid,
-                    epoch: self.owners.epoch(),
-                },
-            );
+            self.cache_flow(src, dst, h.ssrc, sid);
             self.feed(sid, at, h);
+        }
+    }
+
+    /// Caches `sid` as the stream of the flow, indexed by both endpoints.
+    fn cache_flow(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        ssrc: vqprobe_wire::Ssrc,
+        sid: StreamId,
+    ) {
+        self.flows
+            .insert((src, dst), Flow::Rtp { ssrc, stream: sid });
+        for e in [src, dst] {
+            let list = self.flows_at.entry(e).or_default();
+            if !list.contains(&sid) {
+                list.push(sid);
+            }
+        }
+    }
+
+    /// Drops the cached flow of `sid` (if it is cached) from `flows` and the index.
+    pub(super) fn uncache_flow(&mut self, sid: StreamId, src: SocketAddr, dst: SocketAddr) {
+        if matches!(self.flows.get(&(src, dst)), Some(Flow::Rtp { stream, .. }) if *stream == sid) {
+            self.flows.remove(&(src, dst));
+        }
+        for e in [src, dst] {
+            if let Some(list) = self.flows_at.get_mut(&e) {
+                list.retain(|s| *s != sid);
+                if list.is_empty() {
+                    self.flows_at.remove(&e);
+                }
+            }
+        }
+    }
+
+    /// An endpoint changed owner: its flows resolve again on their next packet.
+    pub(super) fn invalidate_endpoint(&mut self, ep: SocketAddr) {
+        let Some(list) = self.flows_at.remove(&ep) else {
+            return;
+        };
+        for sid in list {
+            if let Some(k) = self.streams.get(sid).map(|s| s.stream.key) {
+                self.uncache_flow(sid, k.src, k.dst);
+            }
         }
     }
 
@@ -370,9 +406,6 @@ impl Engine {
             slot.stream.on_packet(at, h);
             if slot.stream.other_payload_packets != before {
                 self.counters.other_payload_packets += 1;
-            }
-            if let Some(c) = self.calls.get_mut(slot.call) {
-                c.last_media = c.last_media.max(at);
             }
         }
     }

@@ -143,11 +143,38 @@ pub struct Interval {
     pub buffers: [BufferInterval; BUFFERS],
 }
 
+/// One ring slot packed in a `u32`: bit 31 received, bits 28–30 discarded by buffer
+/// 0–2, bits 0–27 the interval it arrived in, relative to the stream's first one. A
+/// stream is a few hundred bytes of ring instead of kilobytes: at 100,000 concurrent
+/// streams that is the difference between fitting in memory and not.
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    received: bool,
-    discarded: [bool; BUFFERS],
-    interval: i64,
+struct Slot(u32);
+
+const RECEIVED: u32 = 1 << 31;
+const IV_MASK: u32 = (1 << 28) - 1;
+
+impl Slot {
+    fn new(discarded: [bool; BUFFERS], rel_interval: i64) -> Slot {
+        let mut bits = RECEIVED | (rel_interval.clamp(0, i64::from(IV_MASK)) as u32);
+        for (k, d) in discarded.iter().enumerate() {
+            if *d {
+                bits |= 1 << (28 + k);
+            }
+        }
+        Slot(bits)
+    }
+
+    fn received(self) -> bool {
+        self.0 & RECEIVED != 0
+    }
+
+    fn discarded(self, k: usize) -> bool {
+        self.0 & (1 << (28 + k)) != 0
+    }
+
+    fn rel_interval(self) -> i64 {
+        i64::from(self.0 & IV_MASK)
+    }
 }
 
 /// Finalises sequence numbers in order and keeps the interval series.
@@ -155,6 +182,8 @@ struct Slot {
 pub struct Playout {
     interval_ns: i64,
     ring: Box<[Slot; WINDOW as usize]>,
+    /// Interval of the first packet: ring slots hold intervals relative to it.
+    base_interval: Option<i64>,
     next_final: Option<u64>,
     highest: u64,
     /// State of the previous finalised number; `None` before the first.
@@ -164,8 +193,10 @@ pub struct Playout {
     run: u64,
     /// Histogram of network loss-run lengths: index 0 = runs of 1 … index 9 = 10+.
     pub loss_runs: [u64; LOSS_RUN_BUCKETS],
-    /// Interval series, oldest first.
-    pub intervals: Vec<Interval>,
+    /// Closed intervals, oldest first (see [`Playout::intervals`]).
+    closed: Vec<Interval>,
+    /// The newest interval, kept inline: nearly every packet touches only it.
+    current: Option<Interval>,
 }
 
 impl Playout {
@@ -174,14 +205,21 @@ impl Playout {
         Playout {
             interval_ns: interval_ns.max(1),
             ring: Box::new([Slot::default(); WINDOW as usize]),
+            base_interval: None,
             next_final: None,
             highest: 0,
             prev_lost: None,
             final_interval: 0,
             run: 0,
             loss_runs: [0; LOSS_RUN_BUCKETS],
-            intervals: Vec::new(),
+            closed: Vec::new(),
+            current: None,
         }
+    }
+
+    /// The interval series, oldest first: every interval that saw a packet or a loss.
+    pub fn intervals(&self) -> impl Iterator<Item = &Interval> + '_ {
+        self.closed.iter().chain(self.current.iter())
     }
 
     /// Interval number of a capture time.
@@ -198,24 +236,27 @@ impl Playout {
     /// stream silent for a day (or a hostile timestamp years ahead) adds one interval,
     /// not one per five seconds of the gap.
     fn interval_mut(&mut self, index: i64) -> &mut Interval {
-        // Fast path: nearly every call is for the newest interval.
-        let n = self.intervals.len();
-        if n > 0 && self.intervals[n - 1].index == index {
-            return &mut self.intervals[n - 1];
-        }
-        if n == 0 || index > self.intervals[n - 1].index {
-            self.intervals.push(Interval {
+        let cur = self.current.map_or(i64::MIN, |c| c.index);
+        if index > cur {
+            if let Some(c) = self.current.take() {
+                self.closed.push(c);
+            }
+            return self.current.insert(Interval {
                 index,
                 ..Interval::default()
             });
-            let last = self.intervals.len() - 1;
-            return &mut self.intervals[last];
         }
-        // An older interval (a reordered capture): found, or inserted in order.
-        let pos = match self.intervals.binary_search_by_key(&index, |i| i.index) {
+        if index == cur {
+            if let Some(c) = self.current.as_mut() {
+                return c;
+            }
+        }
+        // An older interval (a reordered capture, a loss finalised late): found, or
+        // inserted in order.
+        let pos = match self.closed.binary_search_by_key(&index, |i| i.index) {
             Ok(pos) => pos,
             Err(pos) => {
-                self.intervals.insert(
+                self.closed.insert(
                     pos,
                     Interval {
                         index,
@@ -225,7 +266,7 @@ impl Playout {
                 pos
             }
         };
-        &mut self.intervals[pos]
+        &mut self.closed[pos]
     }
 
     /// Records an arrival (any copy) for the interval packet count and jitter.
@@ -270,10 +311,8 @@ impl Playout {
             self.finalize_below(keep_from);
             self.highest = ext;
         }
-        let slot = &mut self.ring[(ext % WINDOW) as usize];
-        slot.received = true;
-        slot.discarded = discarded;
-        slot.interval = idx;
+        let base = *self.base_interval.get_or_insert(idx);
+        self.ring[(ext % WINDOW) as usize] = Slot::new(discarded, idx - base);
     }
 
     /// Finalises everything still pending (end of stream or restart).
@@ -296,8 +335,8 @@ impl Playout {
         // back was finalised, so a gap reads as lost without special-casing.
         while nf < end {
             let slot = std::mem::take(&mut self.ring[(nf % WINDOW) as usize]);
-            if slot.received {
-                self.final_interval = slot.interval;
+            if slot.received() {
+                self.final_interval = self.base_interval.unwrap_or(0) + slot.rel_interval();
             }
             self.finalize_one(slot, self.final_interval);
             nf += 1;
@@ -309,13 +348,13 @@ impl Playout {
         let prev = self.prev_lost;
         let iv = self.interval_mut(idx);
         iv.expected += 1;
-        if !slot.received {
+        if !slot.received() {
             iv.lost += 1;
         }
         let mut now_lost = [false; BUFFERS];
         for (k, b) in iv.buffers.iter_mut().enumerate() {
-            let lost = !slot.received || slot.discarded[k];
-            if slot.received && slot.discarded[k] {
+            let lost = !slot.received() || slot.discarded(k);
+            if slot.received() && slot.discarded(k) {
                 b.discarded += 1;
             }
             if let Some(p) = prev {
@@ -324,7 +363,7 @@ impl Playout {
             now_lost[k] = lost;
         }
         self.prev_lost = Some(now_lost);
-        if slot.received {
+        if slot.received() {
             self.close_run();
         } else {
             self.run += 1;
@@ -373,7 +412,7 @@ mod tests {
         let mut t = Transitions::default();
         let mut exp = 0;
         let mut lost = 0;
-        for iv in &p.intervals {
+        for iv in p.intervals() {
             t.merge(&iv.buffers[0].transitions);
             exp += iv.expected;
             lost += iv.lost;
@@ -396,8 +435,8 @@ mod tests {
         let mut seqs: Vec<u64> = (0..10).collect();
         seqs.extend(500..510);
         let p = run(&seqs);
-        let lost: u64 = p.intervals.iter().map(|i| i.lost).sum();
-        let exp: u64 = p.intervals.iter().map(|i| i.expected).sum();
+        let lost: u64 = p.intervals().map(|i| i.lost).sum();
+        let exp: u64 = p.intervals().map(|i| i.expected).sum();
         assert_eq!((exp, lost), (510, 490));
         assert_eq!(p.loss_runs[9], 1);
     }
@@ -405,7 +444,7 @@ mod tests {
     #[test]
     fn reordered_packet_is_not_lost() {
         let p = run(&[0, 1, 3, 2, 4, 5]);
-        let lost: u64 = p.intervals.iter().map(|i| i.lost).sum();
+        let lost: u64 = p.intervals().map(|i| i.lost).sum();
         assert_eq!(lost, 0);
     }
 
@@ -420,11 +459,11 @@ mod tests {
             p.received(i as u64, *t, [false; BUFFERS], Some([0.0; BUFFERS]));
         }
         p.flush();
-        assert_eq!(p.intervals.len(), 2);
+        assert_eq!(p.intervals().count(), 2);
         // Reordered into an older, missing interval: inserted in order.
         p.arrival(10 * S, 0.0);
         assert_eq!(
-            p.intervals.iter().map(|i| i.index).collect::<Vec<_>>(),
+            p.intervals().map(|i| i.index).collect::<Vec<_>>(),
             [0, 2, 17_280]
         );
     }
@@ -433,9 +472,9 @@ mod tests {
     fn intervals_split_by_time() {
         let seqs: Vec<u64> = (0..600).collect(); // 12 s at 20 ms
         let p = run(&seqs);
-        assert_eq!(p.intervals.len(), 3);
-        assert_eq!(p.intervals[0].packets, 250);
-        let exp: u64 = p.intervals.iter().map(|i| i.expected).sum();
+        assert_eq!(p.intervals().count(), 3);
+        assert_eq!(p.intervals().next().map(|i| i.packets), Some(250));
+        let exp: u64 = p.intervals().map(|i| i.expected).sum();
         assert_eq!(exp, 600);
     }
 
