@@ -7,9 +7,10 @@ use serde::Serialize;
 use crate::batch::RawBatch;
 use crate::capture::{CaptureError, OfflineCapture};
 use vqprobe_engine::calls::CallConfig;
-use vqprobe_engine::engine::{Counters, Engine, EngineConfig};
+use vqprobe_engine::engine::{BatchFrame, Counters, Engine, EngineConfig};
 use vqprobe_engine::record::{self, CallRecord, EndedReason};
 use vqprobe_engine::time::Timestamp;
+use vqprobe_wire::decode;
 
 /// Frames per batch between the reader and the engine.
 const BATCH: usize = 1024;
@@ -88,7 +89,17 @@ pub fn analyze_file(
             None
         });
         for mut batch in full_rx.iter() {
-            batch.for_each(|ts, frame| engine.on_frame(Timestamp::from_nanos(ts), link, frame));
+            let frames: Vec<BatchFrame<'_>> = batch
+                .iter()
+                .map(|(ts, frame)| BatchFrame {
+                    at: Timestamp::from_nanos(ts),
+                    len: frame.len(),
+                    decoded: decode::decode(link, frame),
+                    sip: None,
+                })
+                .collect();
+            engine.on_batch(&frames);
+            drop(frames);
             batch.clear();
             let _ = empty_tx.try_send(batch);
         }

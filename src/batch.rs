@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 
+use vqprobe_engine::engine::BatchFrame;
 use vqprobe_engine::signal::SipEvent;
 use vqprobe_engine::time::Timestamp;
 use vqprobe_wire::decode::{DecodeError, Decoded, Segment, Transport};
@@ -111,11 +112,31 @@ impl Batch {
         });
     }
 
+    /// Every frame in order as the engine wants it: time, frame length, what it decoded
+    /// to, and the SIP events parsed from it (empty: not SIP).
+    pub fn frames(&self) -> Vec<BatchFrame<'_>> {
+        let mut out = Vec::with_capacity(self.entries.len());
+        self.for_each(|at, len, decoded, sip| {
+            out.push(BatchFrame {
+                at,
+                len,
+                decoded,
+                sip: Some(sip),
+            })
+        });
+        out
+    }
+
     /// Visits every frame in order as the engine wants it: time, frame length, what it
     /// decoded to, and the SIP events parsed from it (empty: not SIP).
-    pub fn for_each(
-        &self,
-        mut f: impl FnMut(Timestamp, usize, Result<Decoded<'_>, DecodeError>, &[Result<SipEvent, ()>]),
+    pub fn for_each<'a>(
+        &'a self,
+        mut f: impl FnMut(
+            Timestamp,
+            usize,
+            Result<Decoded<'a>, DecodeError>,
+            &'a [Result<SipEvent, ()>],
+        ),
     ) {
         for e in &self.entries {
             let (decoded, sip) = match e.item {
@@ -196,6 +217,14 @@ impl RawBatch {
         self.arena.extend_from_slice(frame);
         self.frames
             .push((ts_ns, start, u32::try_from(frame.len()).unwrap_or(0)));
+    }
+
+    /// Every frame in order, borrowed from the batch.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &[u8])> + '_ {
+        self.frames.iter().map(|&(ts, start, len)| {
+            let (s, l) = (start as usize, len as usize);
+            (ts, self.arena.get(s..s + l).unwrap_or_default())
+        })
     }
 
     /// Visits every frame in order.

@@ -444,7 +444,7 @@ pub fn run_worker(
     for msg in rx.iter() {
         match msg {
             WorkerMsg::Batch(mut b) => {
-                b.for_each(|at, len, d, sip| engine.on_decoded(at, len, d, Some(sip)));
+                engine.on_batch(&b.frames());
                 b.clear();
                 let _ = pool.try_send(b);
                 publish(&mut engine, &sink);

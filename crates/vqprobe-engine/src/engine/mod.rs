@@ -260,6 +260,19 @@ impl Call {
     }
 }
 
+/// One frame of a batch for [`Engine::on_batch`].
+#[derive(Debug, Clone)]
+pub struct BatchFrame<'a> {
+    /// Capture time.
+    pub at: Timestamp,
+    /// Captured length.
+    pub len: usize,
+    /// What it decoded to.
+    pub decoded: Result<Decoded<'a>, decode::DecodeError>,
+    /// Its SIP, parsed by whoever routed it (`None`: the engine parses).
+    pub sip: Option<&'a [Result<SipEvent, ()>]>,
+}
+
 /// SR or XR RRT sightings per sender SSRC: (middle 32 NTP bits, capture time).
 #[derive(Debug, Default, Clone, Copy)]
 struct Sightings {
@@ -372,6 +385,40 @@ impl Engine {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// Feeds a batch of decoded frames, as [`Engine::on_decoded`] would one by one,
+    /// with the same result — but first looks up every packet's stream and reads the
+    /// memory its update will touch. Those loads are independent, so the CPU has many
+    /// cache misses in flight at once instead of one after another: with tens of
+    /// thousands of streams (far more state than the caches hold) this is what keeps
+    /// the cost per packet near what it is with a few hundred.
+    pub fn on_batch<'a>(&mut self, frames: &[BatchFrame<'a>]) {
+        // Short loops with independent loads: the first finds the streams (hash
+        // lookups), the next reads their state, a few lines at a time.
+        let mut sids: Vec<StreamId> = Vec::with_capacity(frames.len());
+        for f in frames {
+            if let Ok(Decoded::Segment(seg)) = &f.decoded {
+                if let Some(Flow::Rtp { stream, .. }) = self.flows.get(&(seg.src, seg.dst)) {
+                    sids.push(*stream);
+                }
+            }
+        }
+        let mut warmth = 0u64;
+        for sid in &sids {
+            if let Some(slot) = self.streams.get(*sid) {
+                warmth ^= slot.stream.packets;
+            }
+        }
+        for sid in &sids {
+            if let Some(slot) = self.streams.get(*sid) {
+                warmth ^= slot.stream.warm();
+            }
+        }
+        std::hint::black_box(warmth);
+        for f in frames {
+            self.on_decoded(f.at, f.len, f.decoded, f.sip);
+        }
+    }
+
     /// Feeds one captured frame: decodes it, parses SIP, runs due timers.
     pub fn on_frame(&mut self, at: Timestamp, link: LinkType, frame: &[u8]) {
         let decoded = decode::decode(link, frame);
@@ -420,15 +467,26 @@ impl Engine {
         sip: Option<&[Result<SipEvent, ()>]>,
     ) {
         match seg.transport {
-            Transport::Tcp => self.counters.tcp += 1,
-            Transport::Udp => self.counters.udp += 1,
+            Transport::Udp => {
+                self.counters.udp += 1;
+                self.on_udp(at, seg.src, seg.dst, seg.payload, sip);
+            }
+            Transport::Tcp => {
+                self.counters.tcp += 1;
+                self.sip_payload(at, seg, sip);
+            }
         }
+    }
+
+    /// The SIP in a payload (parsed here unless `sip` brings it parsed already);
+    /// whether there was any.
+    pub(super) fn sip_payload(
+        &mut self,
+        at: Timestamp,
+        seg: &Segment<'_>,
+        sip: Option<&[Result<SipEvent, ()>]>,
+    ) -> bool {
         let parsed;
-        if seg.transport == Transport::Udp && self.flows.contains_key(&(seg.src, seg.dst)) {
-            // A known media flow: no SIP check (RTP is the bulk of the traffic).
-            self.on_udp(at, seg.src, seg.dst, seg.payload);
-            return;
-        }
         let events: &[Result<SipEvent, ()>] = match sip {
             Some(ev) => ev,
             None => {
@@ -440,18 +498,13 @@ impl Engine {
                 &parsed
             }
         };
-        if !events.is_empty() {
-            for ev in events {
-                match ev {
-                    Ok(ev) => self.on_sip(at, seg.src, seg.dst, ev),
-                    Err(()) => self.counters.sip_malformed += 1,
-                }
+        for ev in events {
+            match ev {
+                Ok(ev) => self.on_sip(at, seg.src, seg.dst, ev),
+                Err(()) => self.counters.sip_malformed += 1,
             }
-            return;
         }
-        if seg.transport == Transport::Udp {
-            self.on_udp(at, seg.src, seg.dst, seg.payload);
-        }
+        !events.is_empty()
     }
 
     /// Feeds one SIP message seen at `at` from `src` to `dst`.

@@ -21,12 +21,15 @@ use crate::stream::{Stream, StreamKey};
 use crate::time::Timestamp;
 
 impl Engine {
+    /// A UDP datagram: a known media flow's packet (the bulk of the traffic: one
+    /// lookup, no SIP check), else SIP, RTCP, or a packet to classify.
     pub(super) fn on_udp(
         &mut self,
         at: Timestamp,
         src: SocketAddr,
         dst: SocketAddr,
         payload: &[u8],
+        sip: Option<&[Result<crate::signal::SipEvent, ()>]>,
     ) {
         let flow_key = (src, dst);
         match self.flows.get(&flow_key) {
@@ -91,7 +94,17 @@ impl Engine {
                     None => {}
                 }
             }
-            None => self.classify_new(at, src, dst, payload),
+            None => {
+                let seg = vqprobe_wire::decode::Segment {
+                    src,
+                    dst,
+                    transport: vqprobe_wire::decode::Transport::Udp,
+                    payload,
+                };
+                if !self.sip_payload(at, &seg, sip) {
+                    self.classify_new(at, src, dst, payload);
+                }
+            }
         }
     }
 

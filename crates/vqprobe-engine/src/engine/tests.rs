@@ -752,16 +752,3 @@ fn far_future_timestamps_cost_nothing() {
         .sum();
     assert!(intervals <= 4, "{intervals} intervals");
 }
-
-#[test]
-fn print_sizes() {
-    eprintln!(
-        "Stream {} Slot {} Call {} Dialog {} Playout {} Interval {}",
-        std::mem::size_of::<Stream>(),
-        std::mem::size_of::<Slot>(),
-        std::mem::size_of::<Call>(),
-        std::mem::size_of::<Dialog>(),
-        std::mem::size_of::<crate::stream::playout::Playout>(),
-        std::mem::size_of::<crate::stream::playout::Interval>(),
-    );
-}

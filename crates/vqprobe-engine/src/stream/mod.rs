@@ -254,6 +254,33 @@ impl Stream {
         }
     }
 
+    /// Reads (without changing) the memory the next packet's update touches, a line
+    /// at a time, so a batch driver can have it on its way; the value means nothing.
+    pub fn warm(&self) -> u64 {
+        let mut w = self.packets
+            ^ self.other_payload_packets
+            ^ self.payload_bytes
+            ^ u64::from(self.clock)
+            ^ self.seq.expected()
+            ^ self.rfc_jitter.units().to_bits()
+            ^ self.tshark.max_delta.to_bits()
+            ^ self.tshark.max_jitter.to_bits()
+            ^ self.last.as_nanos() as u64
+            ^ self.first.as_nanos() as u64
+            ^ self.ts_ext as u64
+            ^ self.frame_ms.map_or(0, f64::to_bits)
+            ^ self.min_transit_ms.map_or(0, f64::to_bits)
+            ^ u64::from(self.last_ts.unwrap_or(0))
+            ^ self.prev_seq_ts.map_or(0, |(_, ts, _)| u64::from(ts))
+            ^ self.cached_pt.map_or(0, |(p, _)| u64::from(p.0))
+            ^ u64::from(self.main_pt.map_or(0, |p| p.0))
+            ^ self.playout.warm();
+        for b in &self.buffers {
+            w ^= b.depth_ms().to_bits();
+        }
+        w
+    }
+
     /// Whether the signalling negotiated this payload type for the stream (always true
     /// without signalling).
     pub fn negotiated(&self, pt: vqprobe_wire::Pt) -> bool {

@@ -217,6 +217,12 @@ impl Playout {
         }
     }
 
+    /// Reads the ring slot and interval the next packet touches (see `Stream::warm`).
+    pub fn warm(&self) -> u64 {
+        let next = self.highest.wrapping_add(1) % WINDOW;
+        u64::from(self.ring[next as usize].0) ^ self.current.map_or(0, |c| c.packets)
+    }
+
     /// The interval series, oldest first: every interval that saw a packet or a loss.
     pub fn intervals(&self) -> impl Iterator<Item = &Interval> + '_ {
         self.closed.iter().chain(self.current.iter())
