@@ -923,6 +923,11 @@ pub struct Sdp {
     pub rtcp_mux: bool,
     /// `o=` session id and version.
     pub session_id: u64,
+    /// Direction attribute (`sendrecv`, `sendonly`, `recvonly`, `inactive`).
+    pub direction: &'static str,
+    /// A T.38 fax offer: the audio line is disabled (port 0) and `m=image PORT udptl t38`
+    /// carries the fax.
+    pub t38: bool,
 }
 
 impl Sdp {
@@ -939,6 +944,16 @@ impl Sdp {
             rtcp_port: None,
             rtcp_mux: false,
             session_id: 1_000_000 + u64::from(media.port()),
+            direction: "sendrecv",
+            t38: false,
+        }
+    }
+
+    /// A single codec at `media` (e.g. `(8, "PCMA", 8000)`), 20 ms.
+    pub fn single(media: SocketAddr, codec: (u8, &str, u32)) -> Self {
+        Sdp {
+            codecs: vec![(codec.0, codec.1.to_string(), codec.2)],
+            ..Sdp::pcmu(media)
         }
     }
 
@@ -956,6 +971,12 @@ impl Sdp {
         s.push_str("s=capgen\r\n");
         s.push_str(&format!("c=IN {fam} {}\r\n", self.addr));
         s.push_str("t=0 0\r\n");
+        if self.t38 {
+            s.push_str(&format!("m=audio 0 RTP/AVP {}\r\n", pts.join(" ")));
+            s.push_str(&format!("m=image {} udptl t38\r\n", self.port));
+            s.push_str("a=T38FaxVersion:0\r\na=T38FaxRateManagement:transferredTCF\r\n");
+            return s;
+        }
         s.push_str(&format!(
             "m=audio {} RTP/AVP {}\r\n",
             self.port,
@@ -976,7 +997,7 @@ impl Sdp {
         if self.rtcp_mux {
             s.push_str("a=rtcp-mux\r\n");
         }
-        s.push_str("a=sendrecv\r\n");
+        s.push_str(&format!("a={}\r\n", self.direction));
         s
     }
 }
@@ -1143,6 +1164,77 @@ impl SipDialog {
             h.push_str(&self.contact(false));
         }
         Self::finish(h, sdp.map(Sdp::render))
+    }
+
+    /// A re-INVITE in the dialog (CSeq `cseq`) from the caller or the callee, with an
+    /// SDP (hold, resume, codec change, a T.38 switch).
+    pub fn reinvite(&self, cseq: u32, from_caller: bool, sdp: &Sdp) -> String {
+        let (a, uri) = if from_caller {
+            (self.caller, self.callee_uri())
+        } else {
+            (self.callee, self.caller_uri())
+        };
+        let mut h = format!("INVITE {uri} SIP/2.0\r\n");
+        h.push_str(&format!(
+            "Via: SIP/2.0/UDP {}:{};branch=z9hG4bK{}-re{cseq}\r\n",
+            sip_host(a.ip()),
+            a.port(),
+            self.from_tag
+        ));
+        h.push_str("Max-Forwards: 70\r\n");
+        if from_caller {
+            h.push_str(&self.caller_from_line());
+            h.push_str(&self.callee_to_line(true));
+        } else {
+            h.push_str(&format!(
+                "From: <{}>;tag={}\r\n",
+                self.callee_uri(),
+                self.to_tag
+            ));
+            h.push_str(&format!(
+                "To: <{}>;tag={}\r\n",
+                self.caller_uri(),
+                self.from_tag
+            ));
+        }
+        h.push_str(&format!("Call-ID: {}\r\n", self.call_id));
+        h.push_str(&format!("CSeq: {cseq} INVITE\r\n"));
+        h.push_str(&self.contact(from_caller));
+        Self::finish(h, Some(sdp.render()))
+    }
+
+    /// The 200 OK to a re-INVITE, with the answering side's SDP.
+    pub fn reinvite_ok(&self, cseq: u32, from_caller: bool, sdp: &Sdp) -> String {
+        let mut h = "SIP/2.0 200 OK\r\n".to_string();
+        let a = if from_caller {
+            self.caller
+        } else {
+            self.callee
+        };
+        h.push_str(&format!(
+            "Via: SIP/2.0/UDP {}:{};branch=z9hG4bK{}-re{cseq}\r\n",
+            sip_host(a.ip()),
+            a.port(),
+            self.from_tag
+        ));
+        if from_caller {
+            h.push_str(&self.caller_from_line());
+            h.push_str(&self.callee_to_line(true));
+        } else {
+            h.push_str(&format!(
+                "From: <{}>;tag={}\r\n",
+                self.callee_uri(),
+                self.to_tag
+            ));
+            h.push_str(&format!(
+                "To: <{}>;tag={}\r\n",
+                self.caller_uri(),
+                self.from_tag
+            ));
+        }
+        h.push_str(&format!("Call-ID: {}\r\n", self.call_id));
+        h.push_str(&format!("CSeq: {cseq} INVITE\r\n"));
+        Self::finish(h, Some(sdp.render()))
     }
 
     /// ACK for a 2xx (a new transaction).
