@@ -182,7 +182,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             workers: 2,
-            queue_depth: 1024,
+            queue_depth: 256,
             batch_size: 256,
             max_streams: 100_000,
         }

@@ -197,16 +197,19 @@ impl Daemon {
                     routes.clone(),
                     cfg.calls.agent_header.clone(),
                     stats,
-                );
+                )
+                .lossless();
                 let (stop, clock, done) = (
                     stop_capture.clone(),
                     replay_clock.clone(),
                     replay_done.clone(),
                 );
+                let replay_stats = sources.last().map(|(_, s)| s.clone()).unwrap_or_default();
                 capture_threads.push(
                     std::thread::Builder::new()
                         .name("vqprobe-replay".into())
                         .spawn(move || {
+                            let started = Instant::now();
                             let res = replay_loop(
                                 cap,
                                 &mut disp,
@@ -216,8 +219,13 @@ impl Daemon {
                                 &stop,
                                 &clock,
                             );
-                            disp.flush();
+                            disp.drain();
                             done.store(true, Ordering::SeqCst);
+                            eprintln!(
+                                "vqprobe: replay finished: {} packets in {:.3} s",
+                                replay_stats.packets.load(Ordering::Relaxed),
+                                started.elapsed().as_secs_f64()
+                            );
                             res
                         })
                         .context("spawning replay thread")?,

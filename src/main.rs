@@ -248,11 +248,21 @@ fn run_analyze(
     let started = Instant::now();
     let (analysis, damage) = analyze::analyze_file(&file, cfg)?;
     let elapsed = started.elapsed().as_secs_f64();
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&analysis).context("encoding JSON")?,
-        Format::Table => vqprobe::report::table(&analysis),
-    };
-    println!("{text}");
+    {
+        // Streamed: a capture of 50,000 calls is hundreds of MB of JSON, never held whole.
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        match format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &analysis).context("writing JSON")?
+            }
+            Format::Table => out
+                .write_all(vqprobe::report::table(&analysis).as_bytes())
+                .context("writing the table")?,
+        }
+        writeln!(out).context("writing the output")?;
+        out.flush().context("writing the output")?;
+    }
     if stats {
         let pkts = analysis.capture.counters.packets;
         eprintln!(

@@ -95,7 +95,7 @@ impl RouteTable {
     /// The worker of a media flow from `src` to `dst`, `None` when no call owns it.
     fn media_shard(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<usize> {
         let r = self.routes.read().ok()?;
-        let owner = r.owners.resolve(src, dst)?.owner;
+        let owner = r.owners.resolve_rtcp(src, dst)?.owner;
         r.calls.get(&owner).map(|c| c.shard)
     }
 
@@ -133,7 +133,7 @@ impl RouteTable {
         if let Some(offer) = &ev.offer {
             for m in &offer.media {
                 r.owners.announce(m.rtp, id, at, ());
-                if m.rtcp != m.rtp {
+                if m.rtcp != m.rtp && !vqprobe_engine::ownership::is_rtcp_of(m.rtcp, m.rtp) {
                     r.owners.announce(m.rtcp, id, at, ());
                 }
             }
@@ -268,6 +268,8 @@ pub enum WorkerMsg {
     Tick(Timestamp),
     /// Call metadata pushed by the platform (with the time it arrived).
     Push(Box<vqprobe_engine::push::PushedCall>, Timestamp),
+    /// Answer on the channel once every message before this one is processed.
+    Barrier(Sender<()>),
     /// End every open call as `shutdown` and stop.
     Shutdown,
 }
@@ -305,6 +307,9 @@ pub struct Dispatcher {
     routes: Arc<RouteTable>,
     agent_header: String,
     stats: Arc<SourceStats>,
+    /// A file replay waits for a full worker queue instead of dropping (a file can
+    /// wait; an interface cannot).
+    lossless: bool,
     /// Unsignalled media endpoints this thread routed lately, and where.
     unowned: FxHashMap<SocketAddr, (usize, Timestamp)>,
     last_publish: Timestamp,
@@ -329,8 +334,32 @@ impl Dispatcher {
             routes,
             agent_header,
             stats,
+            lossless: false,
             unowned: FxHashMap::default(),
             last_publish: Timestamp::MIN,
+        }
+    }
+
+    /// Makes the dispatcher wait for room in a worker's queue rather than drop (file
+    /// replays).
+    pub fn lossless(mut self) -> Self {
+        self.lossless = true;
+        self
+    }
+
+    /// Hands over every batch, then waits until every worker has processed everything
+    /// sent to it so far.
+    pub fn drain(&mut self) {
+        self.flush();
+        let mut acks = Vec::new();
+        for tx in &self.shards {
+            let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+            if tx.send(WorkerMsg::Barrier(ack_tx)).is_ok() {
+                acks.push(ack_rx);
+            }
+        }
+        for a in acks {
+            let _ = a.recv();
         }
     }
 
@@ -410,6 +439,12 @@ impl Dispatcher {
         let batch = std::mem::replace(slot, fresh);
         let n = batch.len() as u64;
         if let Some(tx) = self.shards.get(shard) {
+            if self.lossless {
+                if tx.send(WorkerMsg::Batch(batch)).is_err() {
+                    self.stats.queue_dropped.fetch_add(n, Ordering::Relaxed);
+                }
+                return;
+            }
             match tx.try_send(WorkerMsg::Batch(batch)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -459,6 +494,9 @@ pub fn run_worker(
                 }
             }
             WorkerMsg::Push(call, at) => engine.push_call(*call, at),
+            WorkerMsg::Barrier(ack) => {
+                let _ = ack.send(());
+            }
             WorkerMsg::Shutdown => break,
         }
     }

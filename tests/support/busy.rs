@@ -84,6 +84,7 @@ struct Leg {
 }
 
 impl Leg {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         src: SocketAddr,
         dst: SocketAddr,
@@ -463,7 +464,7 @@ pub fn generate(calls: usize, pairs: u16, seed: u64) -> Busy {
 
 /// Replaces the truth of the last leg with `merged` (a stream sent in two segments
 /// with a continuous sequence is one stream).
-fn truth_override(legs: &mut Vec<Leg>, merged: StreamTruth) {
+fn truth_override(legs: &mut [Leg], merged: StreamTruth) {
     if let Some(last) = legs.last_mut() {
         last.spec.count = (merged.packets + merged.lost) as u32;
         last.spec.loss.clear();

@@ -30,6 +30,16 @@ use rustc_hash::FxHashMap;
 
 use crate::time::Timestamp;
 
+/// Whether `rtcp` is the default RTCP endpoint of `rtp` (same address, port + 1).
+pub fn is_rtcp_of(rtcp: SocketAddr, rtp: SocketAddr) -> bool {
+    rtcp.ip() == rtp.ip() && rtp.port().checked_add(1) == Some(rtcp.port())
+}
+
+/// The RTP endpoint whose default RTCP endpoint `rtcp` would be (odd port − 1).
+pub fn rtp_of(rtcp: SocketAddr) -> Option<SocketAddr> {
+    (rtcp.port() % 2 == 1).then(|| SocketAddr::new(rtcp.ip(), rtcp.port() - 1))
+}
+
 /// Who holds an endpoint, since when, and what the owner said about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim<K, D> {
@@ -167,6 +177,20 @@ impl<K: Copy + Eq + Hash, D> Ownership<K, D> {
                 self.by_endpoint.remove(&ep);
             }
         }
+    }
+
+    /// The owner of an RTCP flow: as [`Ownership::resolve`], else through the RTP
+    /// endpoints whose default RTCP endpoints (port + 1) these are.
+    pub fn resolve_rtcp(&self, src: &SocketAddr, dst: &SocketAddr) -> Option<&Claim<K, D>> {
+        self.resolve(src, dst).or_else(|| {
+            let (s, d) = (rtp_of(*src), rtp_of(*dst));
+            match (s, d) {
+                (Some(s), Some(d)) => self.resolve(&s, &d),
+                (Some(s), None) => self.claim(&s),
+                (None, Some(d)) => self.claim(&d),
+                (None, None) => None,
+            }
+        })
     }
 
     /// `owner` gives up one endpoint (an early dialog's that lost to the answered one).

@@ -44,14 +44,14 @@ fn build_stream(
         sc = StreamScore::default();
     }
     let clock = (s.clock != 0).then_some(s.clock);
-    let remote = s.remote.map(|r| RemoteRecord {
+    let remote = s.remote.as_deref().map(|r| RemoteRecord {
         fraction_lost: record::round6(r.fraction_lost),
         cumulative_lost: r.cumulative_lost,
         jitter_ms: opt6(r.jitter_ms),
     });
     // The far end hears our outbound media: its reports score that direction.
     if direction == Direction::Outbound && s.is_voice() {
-        if let Some(r) = s.remote {
+        if let Some(r) = s.remote.as_deref() {
             let frame = s.frame_ms.unwrap_or(20.0);
             if let Some((rr, rlq)) = score::score_remote(
                 &ctx,

@@ -79,7 +79,6 @@ impl Engine {
         }
         for ep in &out.lost_forks {
             self.owners.release_endpoint(ep, key);
-            self.invalidate_endpoint(*ep);
         }
         if !out.lost_forks.is_empty() {
             self.drop_fork_streams(key);
@@ -96,7 +95,9 @@ impl Engine {
         };
         let res = self.owners.announce(m.rtp, key, at, claim);
         self.announced(key, m.rtp, res, m.kind);
-        if m.rtcp != m.rtp {
+        // RTCP on the next port (RFC 3550's default, nearly always) needs no claim of
+        // its own: it is found from the RTP endpoint (`Engine::rtcp_owner`).
+        if m.rtcp != m.rtp && !crate::ownership::is_rtcp_of(m.rtcp, m.rtp) {
             let claim = MediaClaim {
                 payloads: m.payloads.clone(),
                 kind: m.kind,
@@ -115,8 +116,8 @@ impl Engine {
         res: Announced<CallKey>,
         kind: OfferKind,
     ) {
-        if res != Announced::Renewed {
-            self.invalidate_endpoint(ep);
+        if let Announced::Taken(prev) = res {
+            self.invalidate_endpoint(ep, prev);
         }
         // A dialog announcing what the platform pushed metadata for takes it over.
         if let Announced::Taken(prev) = res {
@@ -454,7 +455,7 @@ impl Engine {
         let streams: Vec<&Stream> = call
             .streams
             .iter()
-            .filter_map(|sid| self.streams.get(*sid).map(|s| &s.stream))
+            .filter_map(|sid| self.streams.get(*sid).map(|s| &*s.stream))
             .collect();
         let call_id = match &call.kind {
             CallKind::Sip(d) => d.call_id.to_string(),
@@ -499,6 +500,6 @@ impl Engine {
                 self.sightings.remove(&key.ssrc);
             }
         }
-        Some(slot.stream)
+        Some(*slot.stream)
     }
 }

@@ -163,8 +163,8 @@ enum Flow {
     /// the table's entries stay small, which is what keeps a lookup among 100,000 flows
     /// to one cache line.
     Candidate(Box<Pending>),
-    /// RTP (and muxed RTCP) of this stream. Dropped when either endpoint changes
-    /// owner (see `Engine::flows_at`), so a cached flow is always right.
+    /// RTP (and muxed RTCP) of this stream. Dropped when either endpoint moves to
+    /// another call (`Engine::invalidate_endpoint`), so a cached flow stays right.
     Rtp { ssrc: Ssrc, stream: StreamId },
 }
 
@@ -189,7 +189,9 @@ struct MediaClaim {
 /// One stream and the call it belongs to.
 #[derive(Debug)]
 struct Slot {
-    stream: Stream,
+    /// Boxed: the slot map's table then holds small slots, and growing it (it doubles)
+    /// never reserves room for streams that do not exist.
+    stream: Box<Stream>,
     call: CallKey,
     /// Superseded (owner change, codec change, fax phase): no longer takes packets by
     /// its key, still part of its call's record.
@@ -301,10 +303,6 @@ pub struct Engine {
     interval_ns: i64,
     counters: Counters,
     flows: FxHashMap<(SocketAddr, SocketAddr), Flow>,
-    /// The streams cached in `flows`, by endpoint: when an endpoint changes owner, only
-    /// its own flows are dropped from the cache (no per-packet ownership check, no
-    /// scan of all flows).
-    flows_at: FxHashMap<SocketAddr, Vec<StreamId>>,
     /// Candidate flows in creation order, to expire the oldest.
     candidates: VecDeque<((SocketAddr, SocketAddr), Timestamp)>,
     streams: SlotMap<StreamId, Slot>,
@@ -335,7 +333,6 @@ impl Engine {
             interval_ns,
             counters: Counters::default(),
             flows: FxHashMap::default(),
-            flows_at: FxHashMap::default(),
             candidates: VecDeque::new(),
             streams: SlotMap::with_key(),
             by_key: FxHashMap::default(),

@@ -33,7 +33,7 @@ impl Engine {
         if compound.truncated {
             self.counters.rtcp_malformed += 1;
         }
-        let owner = self.owners.resolve(&src, &dst).map(|c| c.owner);
+        let owner = self.owners.resolve_rtcp(&src, &dst).map(|c| c.owner);
         for p in &compound.packets {
             match p {
                 RtcpPacket::Sr(sr) => self.sighting(Ssrc(sr.ssrc), sr.ntp.middle32(), at),
@@ -52,11 +52,11 @@ impl Engine {
                                 if let Some(sid) = self.stream_for_report(Ssrc(vm.ssrc), src, owner)
                                 {
                                     if let Some(s) = self.streams.get_mut(sid) {
-                                        s.stream.xr = Some(XrQuality {
+                                        s.stream.xr = Some(Box::new(XrQuality {
                                             r_factor: vm.r_factor.map(f64::from),
                                             mos_lq: vm.mos_lq,
                                             mos_cq: vm.mos_cq,
-                                        });
+                                        }));
                                     }
                                 }
                             }

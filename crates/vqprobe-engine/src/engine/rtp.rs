@@ -126,7 +126,13 @@ impl Engine {
         }
         let (cs, cd) = (self.owners.claim(&src), self.owners.claim(&dst));
         let signalled_rtp = claim_rtcp(cs) == Some(false) || claim_rtcp(cd) == Some(false);
-        let signalled_rtcp = claim_rtcp(cs) == Some(true) || claim_rtcp(cd) == Some(true);
+        let implicit = |e: &SocketAddr| {
+            crate::ownership::rtp_of(*e)
+                .is_some_and(|r| claim_rtcp(self.owners.claim(&r)) == Some(false))
+        };
+        let signalled_rtcp = claim_rtcp(cs) == Some(true)
+            || claim_rtcp(cd) == Some(true)
+            || (!signalled_rtp && (implicit(&src) || implicit(&dst)));
         if signalled_rtcp && !signalled_rtp && wire_rtcp::parse_compound(payload).is_ok() {
             self.on_rtcp(at, src, dst, payload);
             return;
@@ -243,7 +249,7 @@ impl Engine {
         }
     }
 
-    /// Caches `sid` as the stream of the flow, indexed by both endpoints.
+    /// Caches `sid` as the stream of the flow.
     fn cache_flow(
         &mut self,
         src: SocketAddr,
@@ -253,38 +259,32 @@ impl Engine {
     ) {
         self.flows
             .insert((src, dst), Flow::Rtp { ssrc, stream: sid });
-        for e in [src, dst] {
-            let list = self.flows_at.entry(e).or_default();
-            if !list.contains(&sid) {
-                list.push(sid);
-            }
-        }
     }
 
-    /// Drops the cached flow of `sid` (if it is cached) from `flows` and the index.
+    /// Drops the cached flow of `sid` (if it is cached).
     pub(super) fn uncache_flow(&mut self, sid: StreamId, src: SocketAddr, dst: SocketAddr) {
         if matches!(self.flows.get(&(src, dst)), Some(Flow::Rtp { stream, .. }) if *stream == sid) {
             self.flows.remove(&(src, dst));
         }
-        for e in [src, dst] {
-            if let Some(list) = self.flows_at.get_mut(&e) {
-                list.retain(|s| *s != sid);
-                if list.is_empty() {
-                    self.flows_at.remove(&e);
-                }
-            }
-        }
     }
 
-    /// An endpoint changed owner: its flows resolve again on their next packet.
-    pub(super) fn invalidate_endpoint(&mut self, ep: SocketAddr) {
-        let Some(list) = self.flows_at.remove(&ep) else {
+    /// `ep` moved from call `prev` to another: `prev`'s flows there resolve again on
+    /// their next packet (a straggler keeps its stream; a new source starts the new
+    /// owner's). O(`prev`'s streams); media at `ep` without a call is adopted instead
+    /// (see `announced`).
+    pub(super) fn invalidate_endpoint(&mut self, ep: SocketAddr, prev: CallKey) {
+        let Some(call) = self.calls.get(prev) else {
             return;
         };
-        for sid in list {
-            if let Some(k) = self.streams.get(sid).map(|s| s.stream.key) {
-                self.uncache_flow(sid, k.src, k.dst);
-            }
+        let touched: Vec<(StreamId, SocketAddr, SocketAddr)> = call
+            .streams
+            .iter()
+            .filter_map(|sid| self.streams.get(*sid).map(|s| (*sid, s.stream.key)))
+            .filter(|(_, k)| k.src == ep || k.dst == ep)
+            .map(|(sid, k)| (sid, k.src, k.dst))
+            .collect();
+        for (sid, src, dst) in touched {
+            self.uncache_flow(sid, src, dst);
         }
     }
 
@@ -303,7 +303,12 @@ impl Engine {
                 .map(|c| c.data.payloads.clone())
         };
         match (of(&dst), of(&src)) {
-            (Some(d), Some(s)) if !std::sync::Arc::ptr_eq(&d, &s) => {
+            // A new map only when the sender named a type the receiver did not (peers
+            // usually offer and answer the same ones: the receiver's map is shared).
+            (Some(d), Some(s))
+                if !std::sync::Arc::ptr_eq(&d, &s)
+                    && s.formats.iter().any(|f| d.get(f.pt).is_none()) =>
+            {
                 Some(std::sync::Arc::new(d.union(&s)))
             }
             (Some(d), _) => Some(d),
@@ -376,7 +381,7 @@ impl Engine {
         let stream = Stream::new(key, at, payloads, self.interval_ns, true)
             .with_headline_buffer(self.cfg.headline_fixed_ms);
         let sid = self.streams.insert(Slot {
-            stream,
+            stream: Box::new(stream),
             call,
             retired: false,
         });

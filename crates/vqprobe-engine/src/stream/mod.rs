@@ -130,9 +130,9 @@ pub struct Stream {
     /// Packet duration (ms) from consecutive timestamps, or `a=ptime`.
     pub frame_ms: Option<f64>,
     /// Latest far-end report about this stream.
-    pub remote: Option<RemoteReport>,
+    pub remote: Option<Box<RemoteReport>>,
     /// Far-end XR VoIP Metrics about this stream.
-    pub xr: Option<XrQuality>,
+    pub xr: Option<Box<XrQuality>>,
     /// Probe-to-far-end round trips.
     pub rtt: RttStats,
     /// Sequence tracking (RFC 3550 A.1 with duplicates).
@@ -439,7 +439,7 @@ impl Stream {
 
     /// Records a far-end report block about this stream.
     pub fn on_remote_report(&mut self, report: RemoteReport) {
-        self.remote = Some(report);
+        self.remote = Some(Box::new(report));
     }
 
     /// Ends the stream: everything pending in the playout window becomes final.

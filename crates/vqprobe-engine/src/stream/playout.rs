@@ -143,22 +143,24 @@ pub struct Interval {
     pub buffers: [BufferInterval; BUFFERS],
 }
 
-/// One ring slot packed in a `u32`: bit 31 received, bits 28–30 discarded by buffer
-/// 0–2, bits 0–27 the interval it arrived in, relative to the stream's first one. A
-/// stream is a few hundred bytes of ring instead of kilobytes: at 100,000 concurrent
-/// streams that is the difference between fitting in memory and not.
+/// One ring slot packed in a `u16`: bit 15 received, bits 12–14 discarded by buffer 0–2,
+/// bits 0–11 the interval it arrived in, modulo 4096. Every slot in the window arrived
+/// within 4096 intervals (5.7 h) of the newest arrival, so the interval decodes
+/// unambiguously against it. A stream is 256 bytes of ring instead of kilobytes: at
+/// 100,000 concurrent streams that is what lets them fit in memory.
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot(u32);
+struct Slot(u16);
 
-const RECEIVED: u32 = 1 << 31;
-const IV_MASK: u32 = (1 << 28) - 1;
+const RECEIVED: u16 = 1 << 15;
+const IV_BITS: u32 = 12;
+const IV_MASK: u16 = (1 << IV_BITS) - 1;
 
 impl Slot {
-    fn new(discarded: [bool; BUFFERS], rel_interval: i64) -> Slot {
-        let mut bits = RECEIVED | (rel_interval.clamp(0, i64::from(IV_MASK)) as u32);
+    fn new(discarded: [bool; BUFFERS], interval: i64) -> Slot {
+        let mut bits = RECEIVED | (interval.rem_euclid(1 << IV_BITS) as u16);
         for (k, d) in discarded.iter().enumerate() {
             if *d {
-                bits |= 1 << (28 + k);
+                bits |= 1 << (12 + k);
             }
         }
         Slot(bits)
@@ -169,11 +171,13 @@ impl Slot {
     }
 
     fn discarded(self, k: usize) -> bool {
-        self.0 & (1 << (28 + k)) != 0
+        self.0 & (1 << (12 + k)) != 0
     }
 
-    fn rel_interval(self) -> i64 {
-        i64::from(self.0 & IV_MASK)
+    /// The interval, given the newest arrival's (`latest`, never earlier).
+    fn interval(self, latest: i64) -> i64 {
+        let stored = i64::from(self.0 & IV_MASK);
+        latest - (latest - stored).rem_euclid(1 << IV_BITS)
     }
 }
 
@@ -182,8 +186,8 @@ impl Slot {
 pub struct Playout {
     interval_ns: i64,
     ring: Box<[Slot; WINDOW as usize]>,
-    /// Interval of the first packet: ring slots hold intervals relative to it.
-    base_interval: Option<i64>,
+    /// Interval of the newest arrival: ring slots' intervals decode against it.
+    latest_interval: i64,
     next_final: Option<u64>,
     highest: u64,
     /// State of the previous finalised number; `None` before the first.
@@ -205,7 +209,7 @@ impl Playout {
         Playout {
             interval_ns: interval_ns.max(1),
             ring: Box::new([Slot::default(); WINDOW as usize]),
-            base_interval: None,
+            latest_interval: i64::MIN,
             next_final: None,
             highest: 0,
             prev_lost: None,
@@ -317,8 +321,15 @@ impl Playout {
             self.finalize_below(keep_from);
             self.highest = ext;
         }
-        let base = *self.base_interval.get_or_insert(idx);
-        self.ring[(ext % WINDOW) as usize] = Slot::new(discarded, idx - base);
+        if self.latest_interval != i64::MIN
+            && idx.saturating_sub(self.latest_interval) >= 1 << IV_BITS
+        {
+            // Hours of silence: what is pending is final now (the ring cannot tell
+            // intervals that far apart).
+            self.finalize_below(ext.min(self.highest + 1));
+        }
+        self.latest_interval = self.latest_interval.max(idx);
+        self.ring[(ext % WINDOW) as usize] = Slot::new(discarded, idx);
     }
 
     /// Finalises everything still pending (end of stream or restart).
@@ -342,7 +353,7 @@ impl Playout {
         while nf < end {
             let slot = std::mem::take(&mut self.ring[(nf % WINDOW) as usize]);
             if slot.received() {
-                self.final_interval = self.base_interval.unwrap_or(0) + slot.rel_interval();
+                self.final_interval = slot.interval(self.latest_interval);
             }
             self.finalize_one(slot, self.final_interval);
             nf += 1;
