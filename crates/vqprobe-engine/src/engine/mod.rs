@@ -262,6 +262,12 @@ impl Call {
     }
 }
 
+/// Streams from which [`Engine::on_batch`] warms the batch's state first. Below
+/// this the streams' state fits in the caches and the extra pass only costs
+/// (measured: 200 calls 5.3M packets/s with it, see the README; 20,000 calls
+/// 30 % faster with it).
+const WARM_STREAMS: usize = 2048;
+
 /// One frame of a batch for [`Engine::on_batch`].
 #[derive(Debug, Clone)]
 pub struct BatchFrame<'a> {
@@ -389,6 +395,17 @@ impl Engine {
     /// thousands of streams (far more state than the caches hold) this is what keeps
     /// the cost per packet near what it is with a few hundred.
     pub fn on_batch<'a>(&mut self, frames: &[BatchFrame<'a>]) {
+        if self.streams.len() >= WARM_STREAMS {
+            self.warm(frames);
+        }
+        for f in frames {
+            self.on_decoded(f.at, f.len, f.decoded, f.sip);
+        }
+    }
+
+    /// Reads the state `frames` will update, so the misses overlap (see
+    /// [`Engine::on_batch`]).
+    fn warm(&self, frames: &[BatchFrame<'_>]) {
         // Short loops with independent loads: the first finds the streams (hash
         // lookups), the next reads their state, a few lines at a time.
         let mut sids: Vec<StreamId> = Vec::with_capacity(frames.len());
@@ -411,9 +428,6 @@ impl Engine {
             }
         }
         std::hint::black_box(warmth);
-        for f in frames {
-            self.on_decoded(f.at, f.len, f.decoded, f.sip);
-        }
     }
 
     /// Feeds one captured frame: decodes it, parses SIP, runs due timers.
