@@ -133,9 +133,11 @@ impl Engine {
         let signalled_rtcp = claim_rtcp(cs) == Some(true)
             || claim_rtcp(cd) == Some(true)
             || (!signalled_rtp && (implicit(&src) || implicit(&dst)));
-        if signalled_rtcp && !signalled_rtp && wire_rtcp::parse_compound(payload).is_ok() {
-            self.on_rtcp(at, src, dst, payload);
-            return;
+        if signalled_rtcp && !signalled_rtp {
+            if let Ok(c) = wire_rtcp::parse_compound(payload) {
+                self.on_compound(at, src, dst, &c);
+                return;
+            }
         }
         if wire_rtcp::looks_like_rtcp(payload) {
             self.on_rtcp(at, src, dst, payload);
