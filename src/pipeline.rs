@@ -107,12 +107,14 @@ impl RouteTable {
             return shard_of_call(&ev.call_id, self.workers);
         };
         r.expire(at);
+        let r = &mut *r;
         let shard = match r.calls.get_mut(&id) {
             Some(c) => {
                 c.last_sip = c.last_sip.max(at);
-                if ev.is_request() && ev.method == signal::SipMethod::Invite {
+                if ev.is_request() && ev.method == signal::SipMethod::Invite && c.ended.is_some() {
                     // A new INVITE (an auth retry) reopens a call its challenge ended.
                     c.ended = None;
+                    r.owners.reopen(id);
                 }
                 c.shard
             }
@@ -142,6 +144,7 @@ impl RouteTable {
             if let Some(c) = r.calls.get_mut(&id) {
                 c.ended.get_or_insert(at);
             }
+            r.owners.end(id);
         }
         r.schedule(id);
         shard
