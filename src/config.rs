@@ -139,6 +139,11 @@ pub struct CaptureConfig {
     /// Put the interfaces in promiscuous mode (needed on a SPAN/mirror
     /// port, not on the SBC itself).
     pub promiscuous: bool,
+    /// Capture threads per interface. Above 1, each thread opens its own
+    /// handle and the kernel spreads packets over them by flow hash
+    /// (PACKET_FANOUT_HASH, symmetric: both directions of a flow reach the
+    /// same thread; fragments are reassembled first).
+    pub threads: usize,
     /// The probed host's networks, for call and stream direction. Empty
     /// means "the host's own interface addresses", filled in by the daemon.
     #[serde(with = "cidr_list")]
@@ -157,6 +162,7 @@ impl Default for CaptureConfig {
             buffer_mb: 64,
             immediate: false,
             promiscuous: false,
+            threads: 1,
             local_networks: Vec::new(),
         }
     }
@@ -414,6 +420,8 @@ pub struct Overrides {
     pub local_nets: Vec<IpNet>,
     /// `--workers`: replaces `pipeline.workers`.
     pub workers: Option<usize>,
+    /// `--capture-threads`: replaces `capture.threads`.
+    pub capture_threads: Option<usize>,
 }
 
 impl Config {
@@ -481,6 +489,9 @@ impl Config {
         if let Some(workers) = o.workers {
             self.pipeline.workers = workers;
         }
+        if let Some(threads) = o.capture_threads {
+            self.capture.threads = threads;
+        }
     }
 
     /// Checks ranges and formats; the first problem found is returned,
@@ -541,6 +552,7 @@ impl CaptureConfig {
         check_range("capture.snaplen", self.snaplen, 64, 262_144)?;
         // libpcap takes the buffer size in bytes as a C int.
         check_range("capture.buffer_mb", self.buffer_mb, 1, 2047)?;
+        check_range("capture.threads", self.threads, 1, 16)?;
         Ok(())
     }
 }
@@ -1150,9 +1162,11 @@ agent_label_cap = 100
             mno_prefixes: Some("/tmp/mno.csv".into()),
             local_nets: vec!["192.168.0.0/16".parse().unwrap()],
             workers: Some(8),
+            capture_threads: Some(2),
         };
         c.apply(&o);
         c.validate().unwrap();
+        assert_eq!(c.capture.threads, 2);
         assert_eq!(c.capture.interfaces, ["ens1", "ens2"]);
         assert_eq!(c.api.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));

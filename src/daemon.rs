@@ -232,38 +232,51 @@ impl Daemon {
                 );
             }
             None => {
-                for iface in &cfg.capture.interfaces {
-                    let settings = LiveSettings {
-                        interface: iface.clone(),
-                        bpf: cfg.capture.bpf.clone(),
-                        snaplen: cfg.capture.snaplen,
-                        buffer_mb: cfg.capture.buffer_mb,
-                        immediate: cfg.capture.immediate,
-                        promiscuous: cfg.capture.promiscuous,
-                    };
-                    let cap = LiveCapture::open(&settings)
-                        .with_context(|| format!("capture on {iface}"))?;
-                    let stats = Arc::new(SourceStats::default());
-                    sources.push((iface.clone(), stats.clone()));
-                    let mut disp = Dispatcher::new(
-                        worker_txs.clone(),
-                        pool_rx.clone(),
-                        batch_size,
-                        routes.clone(),
-                        cfg.calls.agent_header.clone(),
-                        stats.clone(),
-                    );
-                    let stop = stop_capture.clone();
-                    capture_threads.push(
-                        std::thread::Builder::new()
-                            .name(format!("vqprobe-cap-{iface}"))
-                            .spawn(move || {
-                                let res = live_loop(cap, &mut disp, &stop, &stats);
-                                disp.flush();
-                                res
-                            })
-                            .context("spawning capture thread")?,
-                    );
+                let threads = cfg.capture.threads.max(1);
+                let ordered = threads * cfg.capture.interfaces.len() > 1;
+                for (i, iface) in cfg.capture.interfaces.iter().enumerate() {
+                    for t in 0..threads {
+                        let settings = LiveSettings {
+                            interface: iface.clone(),
+                            bpf: cfg.capture.bpf.clone(),
+                            snaplen: cfg.capture.snaplen,
+                            buffer_mb: cfg.capture.buffer_mb,
+                            immediate: cfg.capture.immediate,
+                            promiscuous: cfg.capture.promiscuous,
+                            fanout_group: (threads > 1).then(|| fanout_group(i)),
+                        };
+                        let cap = LiveCapture::open(&settings)
+                            .with_context(|| format!("capture on {iface}"))?;
+                        let stats = Arc::new(SourceStats::default());
+                        let name = if threads > 1 {
+                            format!("{iface}/{t}")
+                        } else {
+                            iface.clone()
+                        };
+                        sources.push((name.clone(), stats.clone()));
+                        let mut disp = Dispatcher::new(
+                            worker_txs.clone(),
+                            pool_rx.clone(),
+                            batch_size,
+                            routes.clone(),
+                            cfg.calls.agent_header.clone(),
+                            stats.clone(),
+                        );
+                        if ordered {
+                            disp = disp.ordered();
+                        }
+                        let stop = stop_capture.clone();
+                        capture_threads.push(
+                            std::thread::Builder::new()
+                                .name(format!("vqprobe-cap-{name}"))
+                                .spawn(move || {
+                                    let res = live_loop(cap, &mut disp, &stop, &stats);
+                                    disp.finish();
+                                    res
+                                })
+                                .context("spawning capture thread")?,
+                        );
+                    }
                 }
             }
         }
@@ -416,6 +429,14 @@ fn now_ms() -> i64 {
     wall_ns() / 1_000_000
 }
 
+/// A PACKET_FANOUT group id for the `index`th interface: group ids are shared by every
+/// process in the network namespace, so this one is made of the process id.
+fn fanout_group(index: usize) -> u16 {
+    let pid = std::process::id();
+    // Fold the 32-bit pid into 16 bits, then step by interface.
+    ((pid ^ (pid >> 16)) as u16).wrapping_add(index as u16)
+}
+
 fn live_loop(
     mut cap: LiveCapture,
     disp: &mut Dispatcher,
@@ -428,7 +449,7 @@ fn live_loop(
     while !stop.load(Ordering::Relaxed) {
         match cap.read().map_err(|e| anyhow!("{e}"))? {
             LiveRead::Frame(f) => disp.on_frame(Timestamp::from_nanos(f.ts_ns), link, f.data),
-            LiveRead::Idle => disp.flush(),
+            LiveRead::Idle => disp.idle(wall_ns()),
         }
         // Partial batches still move on a quiet link, at most 50 ms late.
         if last_flush.elapsed() >= Duration::from_millis(50) {

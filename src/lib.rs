@@ -16,6 +16,7 @@ pub mod batch;
 pub mod capture;
 pub mod config;
 pub mod daemon;
+pub mod hold;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;

@@ -128,6 +128,9 @@ struct OverrideArgs {
     /// Worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// Capture threads per interface (kernel fanout by flow hash).
+    #[arg(long, value_name = "N")]
+    capture_threads: Option<usize>,
 }
 
 impl OverrideArgs {
@@ -139,6 +142,7 @@ impl OverrideArgs {
             mno_prefixes: self.mno_prefixes.clone(),
             local_nets: self.local_net.clone(),
             workers: self.workers,
+            capture_threads: self.capture_threads,
         }
     }
 }
@@ -175,6 +179,11 @@ fn run_daemon(
     });
     let what = match &replay {
         Some(r) => format!("replaying {} at speed {}", r.file.display(), r.speed),
+        None if cfg.capture.threads > 1 => format!(
+            "capturing on {} with {} threads each",
+            cfg.capture.interfaces.join(","),
+            cfg.capture.threads
+        ),
         None => format!("capturing on {}", cfg.capture.interfaces.join(",")),
     };
     let keys = vqprobe::api::KeySet::from_config(&cfg.api.key_hashes)
