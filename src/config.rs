@@ -360,6 +360,13 @@ pub struct StoreConfig {
     /// Longest time (ms) a finished record waits before it is committed;
     /// at most a second, so a crash loses at most a second of calls.
     pub flush_interval_ms: u64,
+    /// Records kept in memory while the disk refuses writes (full,
+    /// read-only, I/O errors), retried until it takes them; beyond this
+    /// new calls are dropped and counted.
+    pub pending_max: usize,
+    /// Seconds shutdown keeps retrying a failing disk before it gives up
+    /// and says what it could not write.
+    pub shutdown_timeout_s: u64,
 }
 
 impl Default for StoreConfig {
@@ -368,6 +375,8 @@ impl Default for StoreConfig {
             path: PathBuf::from("./data/vqprobe.db"),
             retention_days: 90,
             flush_interval_ms: 500,
+            pending_max: 100_000,
+            shutdown_timeout_s: 10,
         }
     }
 }
@@ -381,8 +390,10 @@ pub struct ApiConfig {
     /// SHA-256 hashes of the accepted bearer keys, each `sha256:` and 64
     /// lowercase hex digits; hashes so the file never holds a usable key.
     pub key_hashes: Vec<String>,
-    /// Whether `/metrics` needs a bearer key too.
-    pub metrics_require_auth: bool,
+    /// Whether `/metrics` needs a bearer key too. Unset: it does whenever
+    /// `listen` is not a loopback address (its labels name agents and MNOs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_require_auth: Option<bool>,
     /// Distinct MNO label values on Prometheus series before the rest fold
     /// into `other`.
     pub mno_label_cap: usize,
@@ -396,7 +407,7 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             key_hashes: Vec::new(),
-            metrics_require_auth: false,
+            metrics_require_auth: None,
             mno_label_cap: 50,
             agent_label_cap: 200,
         }
@@ -621,11 +632,20 @@ impl StoreConfig {
             return Err(invalid("store.path", "must not be empty".into()));
         }
         check_range("store.retention_days", self.retention_days, 0, 3650)?;
-        check_range("store.flush_interval_ms", self.flush_interval_ms, 1, 1000)
+        check_range("store.flush_interval_ms", self.flush_interval_ms, 1, 1000)?;
+        check_range("store.pending_max", self.pending_max, 1000, 10_000_000)?;
+        check_range("store.shutdown_timeout_s", self.shutdown_timeout_s, 0, 600)
     }
 }
 
 impl ApiConfig {
+    /// Whether `/metrics` needs a key: as configured, else when `listen` is reachable
+    /// from other hosts.
+    pub fn metrics_need_key(&self) -> bool {
+        self.metrics_require_auth
+            .unwrap_or(!self.listen.ip().to_canonical().is_loopback())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         for (i, h) in self.key_hashes.iter().enumerate() {
             // The value is not echoed: someone who pasted the key itself
@@ -901,7 +921,7 @@ agent_label_cap = 100
         assert_eq!(c.quality.codecs["G729"].frame_ms, None);
         assert_eq!(c.store.flush_interval_ms, 250);
         assert_eq!(c.api.listen, "0.0.0.0:9090".parse().unwrap());
-        assert!(c.api.metrics_require_auth);
+        assert_eq!(c.api.metrics_require_auth, Some(true));
         // And the full config survives a round trip.
         assert_eq!(Config::from_toml_str(&c.to_toml_string()).unwrap(), c);
     }

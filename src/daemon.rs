@@ -23,7 +23,7 @@ use vqprobe_engine::mno::MnoTable;
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::CallRecord;
 use vqprobe_engine::time::Timestamp;
-use vqprobe_store::{StoreWriter, WriterMsg};
+use vqprobe_store::{StoreWriter, WriterMsg, WriterOptions};
 
 /// A capture file fed through the live path instead of an interface.
 #[derive(Debug, Clone)]
@@ -128,10 +128,14 @@ impl Daemon {
         } else {
             cfg.store.retention_days
         };
-        let (writer, writer_tx) = StoreWriter::spawn(
+        let (writer, writer_tx) = StoreWriter::spawn_with(
             cfg.store.path.clone(),
-            Duration::from_millis(cfg.store.flush_interval_ms),
-            retention,
+            WriterOptions {
+                flush_interval: Duration::from_millis(cfg.store.flush_interval_ms),
+                retention_days: retention,
+                pending_max: cfg.store.pending_max,
+                shutdown_timeout: Duration::from_secs(cfg.store.shutdown_timeout_s),
+            },
             now_ms,
         )
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
@@ -284,6 +288,7 @@ impl Daemon {
             sources,
             workers: snapshots,
             stopping: Arc::new(AtomicBool::new(false)),
+            store: Some(writer.stats()),
         });
         let probe = Arc::new(DaemonProbe {
             runtime: runtime.clone(),
@@ -409,6 +414,10 @@ impl vqprobe_api::Probe for DaemonProbe {
 
     fn stopping(&self) -> bool {
         self.runtime.stopping.load(Ordering::Relaxed)
+    }
+
+    fn store_fault(&self) -> Option<String> {
+        self.runtime.store.as_ref().and_then(|s| s.fault())
     }
 
     /// Pushed metadata goes to its call id's shard, and its media endpoints are routed

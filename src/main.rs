@@ -165,6 +165,10 @@ fn run_daemon(
     o: &OverrideArgs,
 ) -> Result<()> {
     let cfg = effective_config(config.as_ref(), o)?;
+    let pre = vqprobe::preflight::check(&cfg, replay.is_some());
+    if !pre.ok() {
+        bail!("{}", pre.problems.join("; "));
+    }
     if !speed.is_finite() || speed < 0.0 {
         bail!("--speed must be 0 (as fast as possible) or a positive number, got {speed}");
     }
@@ -200,7 +204,7 @@ fn run_daemon(
             db_path: cfg.store.path.clone(),
             keys,
             probe: Some(daemon.probe()),
-            metrics_require_auth: cfg.api.metrics_require_auth,
+            metrics_require_auth: cfg.api.metrics_need_key(),
         },
     );
     let api = match api {
@@ -372,7 +376,21 @@ fn main() -> ExitCode {
             overrides,
         } => run_daemon(config, replay, speed, rebase_time, &overrides),
         Cmd::CheckConfig { file, overrides } => {
-            effective_config(Some(&file), &overrides).map(|cfg| print!("{}", cfg.to_toml_string()))
+            effective_config(Some(&file), &overrides).and_then(|cfg| {
+                print!("{}", cfg.to_toml_string());
+                let p = vqprobe::preflight::check(&cfg, false);
+                for u in &p.unchecked {
+                    eprintln!("vqprobe: not checked: {u}");
+                }
+                if p.ok() {
+                    Ok(())
+                } else {
+                    bail!(
+                        "`run` would refuse this config:\n  {}",
+                        p.problems.join("\n  ")
+                    )
+                }
+            })
         }
         Cmd::Analyze {
             file,

@@ -40,7 +40,7 @@ use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::sync::watch;
 
-pub use auth::{check_listen, startup_notice, KeySet};
+pub use auth::{check_listen, startup_notice, KeySet, KEYS_ENV};
 pub use error::ApiError;
 pub use probe::Probe;
 
@@ -80,6 +80,8 @@ impl std::fmt::Debug for ApiState {
 pub(crate) struct App {
     db: Arc<vqprobe_store::Pool>,
     probe: Option<Arc<dyn Probe>>,
+    /// The accepted keys (open routes that say more to a key holder check them).
+    keys: Arc<auth::KeySet>,
 }
 
 /// Who may call a route.
@@ -147,6 +149,7 @@ pub fn router(state: ApiState) -> Router {
     let app = Arc::new(App {
         db: Arc::new(vqprobe_store::Pool::new(state.db_path)),
         probe: state.probe,
+        keys: Arc::clone(&keys),
     });
     let mut open = Router::new();
     let mut keyed = Router::new();
