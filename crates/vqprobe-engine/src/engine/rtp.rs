@@ -380,6 +380,11 @@ impl Engine {
             return None;
         }
         let c = self.calls.get_mut(call)?;
+        if c.streams.len() >= self.cfg.max_streams_per_call {
+            // An SSRC flood on a call's ports must not grow its record without bound.
+            self.counters.streams_refused += 1;
+            return None;
+        }
         let stream = Stream::new(key, at, payloads, self.interval_ns, true)
             .with_headline_buffer(self.cfg.headline_fixed_ms);
         let sid = self.streams.insert(Slot {
