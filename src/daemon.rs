@@ -38,6 +38,8 @@ pub struct Replay {
     /// A capture instant (ns) before which packets go through as fast as possible and
     /// from which they are paced at `speed`: a day of history, then live (the demo).
     pub live_from: Option<i64>,
+    /// The source's name in metrics and logs; the file's path when `None`.
+    pub name: Option<String>,
 }
 
 fn wall_ns() -> i64 {
@@ -192,7 +194,11 @@ impl Daemon {
             Some(r) => {
                 let cap = OfflineCapture::open(&r.file)?;
                 let stats = Arc::new(SourceStats::default());
-                sources.push((r.file.display().to_string(), stats.clone()));
+                let name = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| r.file.display().to_string());
+                sources.push((name, stats.clone()));
                 let mut disp = Dispatcher::new(
                     worker_txs.clone(),
                     pool_rx.clone(),

@@ -174,6 +174,7 @@ fn run_daemon(
         speed,
         rebase_time,
         live_from: None,
+        name: None,
     });
     let what = match &replay {
         Some(r) => format!("replaying {} at speed {}", r.file.display(), r.speed),
@@ -209,6 +210,7 @@ fn run_demo(config: Option<PathBuf>, o: &OverrideArgs) -> Result<()> {
         speed: 1.0,
         rebase_time: true,
         live_from: Some(source.live_from()),
+        name: Some("demo".into()),
     };
     let what = format!("demo: {summary}");
     let result = serve(&cfg, Some(replay), &what, move || source.opened());

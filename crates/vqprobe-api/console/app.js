@@ -372,6 +372,14 @@
     font: '12px system-ui, sans-serif',
   };
   const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+  /** Time axis labels, 24-hour UTC; seconds only when ticks are less than a minute apart. */
+  const timeAxis = {
+    ...axisStyle,
+    values: (u, splits, axis, space, incr) => splits.map((t) => {
+      const s = new Date(t * 1e3).toISOString();
+      return incr < 60 ? s.slice(11, 19) : s.slice(11, 16);
+    }),
+  };
 
   /** Creates the chart `id` in `container`, or gives the existing one new data. */
   function chart(v, id, container, opts, data) {
@@ -445,7 +453,7 @@
         panel('mos-dist', 'MOS distribution (share of scored calls)', h('div', { class: 'chart', id: 'chart-dist' }),
           h('div', { class: 'table-wrap' }, h('table', { id: 'dist-table' }))),
         panel('poor-calls', 'Poor calls, last 24 h', h('div', { class: 'table-wrap', id: 'poor-list' }))),
-      h('div', { class: 'grid two' },
+      h('div', { class: 'grid two wide' },
         panel('worst-mno', 'MNOs, worst first', h('div', { class: 'table-wrap', id: 'mno-table' })),
         panel('worst-agents', 'Agents, worst first', h('div', { class: 'table-wrap', id: 'agent-table' }))),
       panel('capture', 'Capture health', h('div', { id: 'capture-body' })));
@@ -520,7 +528,7 @@
         height: 220, tzDate: utc,
         scales: { x: { time: true }, n: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] }, pct: { range: [0, 100] } },
         axes: [
-          { ...axisStyle },
+          { ...timeAxis },
           { ...axisStyle, scale: 'n', label: 'calls', size: 50 },
           { ...axisStyle, scale: 'pct', side: 1, label: 'poor %', grid: { show: false }, size: 50 },
         ],
@@ -552,7 +560,7 @@
         height: 220, tzDate: utc,
         scales: { x: { time: true }, n: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] }, mos: { range: [1, 4.5] } },
         axes: [
-          { ...axisStyle },
+          { ...timeAxis },
           { ...axisStyle, scale: 'n', label: 'calls', size: 50 },
           { ...axisStyle, scale: 'mos', side: 1, label: 'MOS', grid: { show: false }, size: 50 },
         ],
@@ -653,7 +661,7 @@
           }));
       });
       byId(kind + '-table').replaceChildren(rows.length
-        ? h('table', { id: kind + '-rollup' }, h('thead', null, head), h('tbody', null, body))
+        ? h('table', { class: 'data', id: kind + '-rollup' }, h('thead', null, head), h('tbody', null, body))
         : h('p', { class: 'muted' }, `No calls in the last ${days} days.`));
     }
 
@@ -680,7 +688,7 @@
         return;
       }
       el.replaceChildren(
-        h('table', { id: 'poor-table' },
+        h('table', { class: 'data', id: 'poor-table' },
           h('thead', null, h('tr', null, ['Started (UTC)', 'Agent', 'MNO', 'MOS', 'Loss', 'Flags'].map((t, i) => h('th', { class: i >= 3 && i < 5 ? 'num' : null }, t)))),
           h('tbody', null, r.data.map((c) => h('tr', null,
             h('td', null, h('a', { href: '/calls/' + encodeURIComponent(c.call_id), 'data-nav': true }, fmtTime(c.created_at))),
@@ -717,24 +725,26 @@
       const reasons = ['kernel', 'interface', 'queue'];
       const dropOf = (i, r) => sum('vqprobe_capture_dropped_packets_total', (l) => l.interface === i && l.reason === r);
       const kinds = m.filter((s) => s.name === 'vqprobe_malformed_packets_total');
-      const methods = m.filter((s) => s.name === 'vqprobe_sip_messages_total');
-      byId('capture-body').replaceChildren(
-        h('div', { class: 'table-wrap' }, h('table', { id: 'capture-table' },
-          h('thead', null, h('tr', null, h('th', null, 'Source'), h('th', { class: 'num' }, 'Packets'),
-            reasons.map((r) => h('th', { class: 'num' }, `Dropped (${r})`)))),
-          h('tbody', null, ifaces.map((i) => h('tr', null, h('td', { class: 'mono' }, i),
-            numCell(sum('vqprobe_capture_packets_total', (l) => l.interface === i), fmtInt(sum('vqprobe_capture_packets_total', (l) => l.interface === i))),
-            reasons.map((r) => numCell(dropOf(i, r), fmtInt(dropOf(i, r)), dropOf(i, r) > 0 ? 'bad' : '')))))),
-        h('div', { class: 'grid two' },
-          h('table', { class: 'kv', id: 'capture-kinds' }, h('tbody', null,
-            h('tr', null, h('th', null, 'RTP packets'), numCell(sum('vqprobe_rtp_packets_total'), fmtInt(sum('vqprobe_rtp_packets_total')))),
-            h('tr', null, h('th', null, 'RTCP packets'), numCell(sum('vqprobe_rtcp_packets_total'), fmtInt(sum('vqprobe_rtcp_packets_total')))),
-            h('tr', null, h('th', null, 'SIP messages'), h('td', { class: 'num' }, methods.length
-              ? methods.map((s) => `${s.labels.method} ${fmtInt(s.value)}`).join(' · ') : '0')),
-            h('tr', null, h('th', null, 'Streams refused (cap)'), numCell(sum('vqprobe_streams_refused_total'), fmtInt(sum('vqprobe_streams_refused_total')))))),
-          h('table', { class: 'kv', id: 'capture-malformed' }, h('tbody', null,
-            h('tr', null, h('th', null, 'Malformed, all'), numCell(sum('vqprobe_malformed_packets_total'), fmtInt(sum('vqprobe_malformed_packets_total')), sum('vqprobe_malformed_packets_total') > 0 ? 'warn' : '')),
-            kinds.map((s) => h('tr', null, h('th', null, 'Malformed ' + s.labels.kind), numCell(s.value, fmtInt(s.value))))))));
+      const methods = m.filter((s) => s.name === 'vqprobe_sip_messages_total' && s.value > 0);
+      const packetsOf = (i) => sum('vqprobe_capture_packets_total', (l) => l.interface === i);
+      const sources = h('div', { class: 'table-wrap' }, h('table', { id: 'capture-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Source'), h('th', { class: 'num' }, 'Packets'),
+          reasons.map((r) => h('th', { class: 'num' }, `Dropped (${r})`)))),
+        h('tbody', null, ifaces.map((i) => h('tr', null, h('td', { class: 'mono' }, i),
+          numCell(packetsOf(i), fmtInt(packetsOf(i))),
+          reasons.map((r) => numCell(dropOf(i, r), fmtInt(dropOf(i, r)), dropOf(i, r) > 0 ? 'bad' : '')))))));
+      const row = (label, name) => h('tr', null, h('th', null, label), numCell(sum(name), fmtInt(sum(name))));
+      const traffic = h('table', { class: 'kv', id: 'capture-kinds' }, h('tbody', null,
+        row('RTP packets', 'vqprobe_rtp_packets_total'),
+        row('RTCP packets', 'vqprobe_rtcp_packets_total'),
+        h('tr', null, h('th', null, 'SIP messages'), h('td', { class: 'num' }, methods.length
+          ? methods.map((s) => `${s.labels.method} ${fmtInt(s.value)}`).join(' · ') : '0')),
+        row('Streams refused (cap)', 'vqprobe_streams_refused_total')));
+      const malformed = sum('vqprobe_malformed_packets_total');
+      const damage = h('table', { class: 'kv', id: 'capture-malformed' }, h('tbody', null,
+        h('tr', null, h('th', null, 'Malformed, all'), numCell(malformed, fmtInt(malformed), malformed > 0 ? 'warn' : '')),
+        kinds.map((s) => h('tr', null, h('th', null, 'Malformed ' + s.labels.kind), numCell(s.value, fmtInt(s.value))))));
+      byId('capture-body').replaceChildren(sources, h('div', { class: 'grid two' }, traffic, damage));
     }
 
     const refresh = async () => {
@@ -865,11 +875,11 @@
       setText('calls-summary', `${fmtInt(r.total)} calls` + (Object.keys(filter).length ? ' match' : ''), r.total);
       const live = r.data.some((c) => c.status === 'in_progress');
       setText('live-note', (live ? 'live: in-progress calls update every 5 s · ' : 'refreshes every 5 s · ') + 'updated ' + fmtTime(iso(Date.now()), false) + ' UTC');
-      const cols = ['Started (UTC)', 'Agent', 'Remote', 'MNO', 'Dir', 'Status', 'Duration', 'Codec', 'MOS', 'Min 5 s', 'Loss', 'Jitter', 'RTT', 'Flags'];
+      const cols = ['Started (UTC)', 'Agent', 'Remote', 'MNO', 'Dir', 'Status', 'Duration', 'Codec', 'MOS', 'Min 5 s', 'Loss', 'Jitter', 'RTT'];
       const numeric = new Set(['Duration', 'MOS', 'Min 5 s', 'Loss', 'Jitter', 'RTT']);
       byId('calls-list').replaceChildren(r.data.length === 0
         ? h('p', { class: 'muted', id: 'no-calls' }, 'No call matches these filters.')
-        : h('table', { id: 'calls-table' },
+        : h('table', { class: 'data', id: 'calls-table' },
           h('thead', null, h('tr', null, cols.map((c) => h('th', { class: numeric.has(c) ? 'num' : null }, c)))),
           h('tbody', null, r.data.map((c) => {
             const remote = c.direction === 'inbound' ? c.from_number : c.to_number;
@@ -883,15 +893,15 @@
             h('td', { class: 'mono' }, remote || '–'),
             h('td', null, c.mno),
             h('td', null, c.direction === 'inbound' ? 'in' : 'out'),
-            h('td', null, badge(c.status.replace('_', ' '), c.status), c.ended_reason && c.ended_reason !== 'bye' ? h('span', { class: 'muted' }, ' ' + c.ended_reason) : null),
+            h('td', null, badge(c.status.replace('_', ' '), c.status), flags(c),
+              c.ended_reason && c.ended_reason !== 'bye' ? h('span', { class: 'muted' }, c.ended_reason) : null),
             numCell(c.duration_seconds, fmtDuration(c.duration_seconds)),
             h('td', null, c.codec || '–'),
             numCell(c.quality_mos, fmtMos(c.quality_mos), mosClass(c.quality_mos)),
             numCell(q.min_interval_mos, fmtMos(q.min_interval_mos), mosClass(q.min_interval_mos)),
             numCell(q.loss_ratio, fmtPct(q.loss_ratio)),
             numCell(q.jitter_ms, fmtMs(q.jitter_ms)),
-            numCell(q.rtt_ms, fmtMs(q.rtt_ms, 0)),
-            h('td', null, flags(c)));
+            numCell(q.rtt_ms, fmtMs(q.rtt_ms, 0)));
           }))));
       const prev = h('button', { type: 'button', id: 'prev', disabled: page <= 1 }, '← Newer');
       const next = h('button', { type: 'button', id: 'next', disabled: page >= pages }, 'Older →');
@@ -1049,7 +1059,7 @@
             ` · MOS ${fmtMos(s.mos)}`, worst ? ` · worst 5 s: ${fmtMos(worst.mos)} at ${fmtTime(worst.start, false)} UTC` : ''),
           mosEl, netEl,
           h('details', null, h('summary', null, `${s.intervals.length} intervals as a table`),
-            h('div', { class: 'table-wrap' }, h('table', { class: 'intervals', id: 'intervals-' + sid },
+            h('div', { class: 'table-wrap' }, h('table', { class: 'data intervals', id: 'intervals-' + sid },
               h('thead', null, h('tr', null, ['Start (UTC)', 'Packets', 'Lost', 'Loss', 'Jitter', 'MOS'].map((t, i) => h('th', { class: i ? 'num' : null }, t)))),
               h('tbody', null, s.intervals.map((i) => h('tr', { class: isNum(i.mos) && i.mos < POOR_MOS ? 'poor' : null },
                 h('td', { class: 'mono', dataset: { v: i.start } }, fmtTime(i.start, false)),
@@ -1079,7 +1089,7 @@
       chart(v, 'mos-' + sid, mosEl, {
         height: 170, tzDate: utc, cursor,
         scales: { x, mos: { range: [1, 4.5] } },
-        axes: [{ ...axisStyle }, { ...axisStyle, scale: 'mos', label: 'MOS', size: 50 }],
+        axes: [{ ...timeAxis }, { ...axisStyle, scale: 'mos', label: 'MOS', size: 50 }],
         hooks: { drawAxes: [poorBand] },
         series: [
           { value: (u, ts) => (ts == null ? '–' : fmtTime(iso(ts * 1e3), false) + ' UTC') },
@@ -1091,7 +1101,7 @@
         height: 150, tzDate: utc, cursor,
         scales: { x, ms: { range: (u, lo, hi) => [0, Math.max(10, hi * 1.15)] }, pct: { range: (u, lo, hi) => [0, Math.max(5, hi * 1.15)] } },
         axes: [
-          { ...axisStyle },
+          { ...timeAxis },
           { ...axisStyle, scale: 'ms', label: 'jitter ms', size: 50 },
           { ...axisStyle, scale: 'pct', side: 1, label: 'loss %', grid: { show: false }, size: 50 },
         ],
@@ -1135,7 +1145,7 @@
     ];
     return h('section', { class: 'panel', id: 'streams' }, h('h2', null, `Streams (${streams.length})`),
       streams.length === 0 ? h('p', { class: 'muted' }, 'No media stream.')
-        : h('div', { class: 'table-wrap' }, h('table', { id: 'streams-table' },
+        : h('div', { class: 'table-wrap' }, h('table', { class: 'data', id: 'streams-table' },
           h('thead', null, h('tr', null, h('th', null, 'Figure'), streams.map((s, i) => h('th', { class: 'num' }, `#${i + 1} ${s.direction}`)))),
           h('tbody', null, rows.map(([label, f]) => h('tr', null, h('th', null, label), streams.map((s) => {
             const [text, raw] = f(s);
