@@ -485,8 +485,9 @@
           body: { queries: [
             q('day', dayStart, dayStart + 24 * HOUR, 'hour'),
             q('hour', hourStart, hourStart + 12 * MIN5, 'minute'),
-            q('last24h', now - 24 * HOUR, now + 1),
-            q('last1h', now - HOUR, now + 1),
+            // Open-ended like the list's date_from (a replay may date calls ahead).
+            q('last24h', now - 24 * HOUR, now + HOUR),
+            q('last1h', now - HOUR, now + HOUR),
           ] },
         }),
         pool(Array.from({ length: 24 }, (_, i) => () => countCalls({
