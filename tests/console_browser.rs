@@ -522,6 +522,33 @@ async fn console_on_known_calls() {
     eprintln!("known calls: agent-b completed = {want} rows, as the API");
     b.assert_clean("calls").await;
     b.shoot("known-calls-filtered", "#calls-table").await;
+    // "Poor only" keeps the other filters and adds MOS < 3.1.
+    b.goto(&format!("{base}/calls")).await;
+    b.wait_css("#calls-table").await;
+    b.wait_css("#poor-only")
+        .await
+        .click()
+        .await
+        .expect("poor only");
+    let want_poor = total(&api, "max_mos=3.0999995");
+    let t0 = Instant::now();
+    while b
+        .client
+        .current_url()
+        .await
+        .expect("url")
+        .query()
+        .is_none_or(|q| !q.contains("max_mos"))
+    {
+        assert!(t0.elapsed() < WAIT, "poor-only did not filter");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.wait_css("#calls-table").await;
+    assert_eq!(
+        b.figure_when_set("#calls-summary").await,
+        want_poor.to_string()
+    );
+    eprintln!("known calls: poor only = {want_poor} rows, as the API");
 
     // The poor call's page: interval MOS per direction, in order, as the API's record.
     let poor_id = api.get_json("/v1/calls?max_mos=3.0999995&page_size=1")["data"][0]["call_id"]

@@ -798,7 +798,7 @@
         h('option', { value: '' }, 'any'),
         values.map((x) => h('option', { value: x, selected: x === current }, x))));
     const number = (name, label) => h('label', null, label,
-      h('input', { type: 'number', name, id: 'f-' + name, min: 1, max: 4.5, step: 0.1, value: filter[name] || null, inputmode: 'decimal' }));
+      h('input', { type: 'number', name, id: 'f-' + name, min: 1, max: 4.5, step: 'any', value: filter[name] || null, inputmode: 'decimal' }));
     const when = (name, label) => h('label', null, label,
       h('input', { type: 'datetime-local', name, id: 'f-' + name, value: filter[name] ? toLocalInput(filter[name]) : null }));
 
