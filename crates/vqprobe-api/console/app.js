@@ -375,6 +375,7 @@
   /** Time axis labels, 24-hour UTC; seconds only when ticks are less than a minute apart. */
   const timeAxis = {
     ...axisStyle,
+    space: 80, // px between ticks: room for "HH:MM:SS"
     values: (u, splits, axis, space, incr) => splits.map((t) => {
       const s = new Date(t * 1e3).toISOString();
       return incr < 60 ? s.slice(11, 19) : s.slice(11, 16);
