@@ -33,8 +33,13 @@ pub struct Replay {
     /// 1 = real time, X = X times faster, 0 = as fast as possible.
     pub speed: f64,
     /// Shift capture timestamps so the first packet is "now" (demos: the calls then
-    /// fall in the API's `days=` windows).
+    /// fall in the API's `days=` windows), or, with `live_from`, so that instant is.
     pub rebase_time: bool,
+    /// A capture instant (ns) before which packets go through as fast as possible and
+    /// from which they are paced at `speed`: a day of history, then live (the demo).
+    pub live_from: Option<i64>,
+    /// The source's name in metrics and logs; the file's path when `None`.
+    pub name: Option<String>,
 }
 
 fn wall_ns() -> i64 {
@@ -193,7 +198,11 @@ impl Daemon {
             Some(r) => {
                 let cap = OfflineCapture::open(&r.file)?;
                 let stats = Arc::new(SourceStats::default());
-                sources.push((r.file.display().to_string(), stats.clone()));
+                let name = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| r.file.display().to_string());
+                sources.push((name, stats.clone()));
                 let mut disp = Dispatcher::new(
                     worker_txs.clone(),
                     pool_rx.clone(),
@@ -217,9 +226,12 @@ impl Daemon {
                             let res = replay_loop(
                                 cap,
                                 &mut disp,
-                                r.speed,
-                                r.rebase_time,
-                                interim_ns,
+                                Pace {
+                                    speed: r.speed,
+                                    rebase_time: r.rebase_time,
+                                    live_from: r.live_from,
+                                    interval_ns: interim_ns,
+                                },
                                 &stop,
                                 &clock,
                             );
@@ -480,42 +492,55 @@ fn live_loop(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a replay is timed.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    speed: f64,
+    rebase_time: bool,
+    live_from: Option<i64>,
+    interval_ns: i64,
+}
+
 fn replay_loop(
     mut cap: OfflineCapture,
     disp: &mut Dispatcher,
-    speed: f64,
-    rebase_time: bool,
-    interval_ns: i64,
+    pace: Pace,
     stop: &AtomicBool,
     clock: &AtomicI64,
 ) -> Result<()> {
     let link = cap.link_type();
-    let started = Instant::now();
-    let mut first_ts: Option<i64> = None;
     let mut shift: Option<i64> = None;
+    // The instant pacing counts from: the first packet, or the live point once reached.
+    let mut anchor: Option<(i64, Instant)> = None;
     let mut last_flush = Instant::now();
+    let replay_started = Instant::now();
+    let mut announced_live = false;
+    // Latest timestamp handed to the dispatcher (some may wait in partial batches).
+    let mut handed_over = i64::MIN;
     while !stop.load(Ordering::Relaxed) {
         let Some(f) = cap.next_frame().map_err(|e| anyhow!("{e}"))? else {
             break;
         };
-        let t0 = *first_ts.get_or_insert(f.ts_ns);
-        let shift = *shift.get_or_insert(if rebase_time {
+        let shift = *shift.get_or_insert_with(|| {
+            if !pace.rebase_time {
+                return 0;
+            }
             // Whole intervals, so the 5 s scoring intervals cut the streams where an
             // offline analysis of the same file does and the figures are identical.
-            let s = wall_ns().saturating_sub(t0);
-            s - s.rem_euclid(interval_ns.max(1))
-        } else {
-            0
+            let s = wall_ns().saturating_sub(pace.live_from.unwrap_or(f.ts_ns));
+            s - s.rem_euclid(pace.interval_ns.max(1))
         });
         let ts_ns = f.ts_ns.saturating_add(shift);
-        if speed > 0.0 {
+        let paced = pace.speed > 0.0 && pace.live_from.is_none_or(|l| f.ts_ns >= l);
+        if paced {
             // Honour capture timestamps, scaled by the speed.
+            let (t0, started) = *anchor.get_or_insert_with(|| (f.ts_ns, Instant::now()));
             let due = Duration::from_nanos(u64::try_from(f.ts_ns.saturating_sub(t0)).unwrap_or(0))
-                .div_f64(speed);
+                .div_f64(pace.speed);
             let elapsed = started.elapsed();
             if due > elapsed {
                 disp.flush();
+                clock.fetch_max(handed_over, Ordering::Relaxed);
                 let mut wait = due - elapsed;
                 while wait > Duration::ZERO && !stop.load(Ordering::Relaxed) {
                     let step = wait.min(Duration::from_millis(100));
@@ -524,12 +549,27 @@ fn replay_loop(
                 }
             }
         }
-        clock.fetch_max(ts_ns, Ordering::Relaxed);
+        if paced && !announced_live {
+            announced_live = true;
+            if pace.live_from.is_some() {
+                eprintln!(
+                    "vqprobe: replay reached the live point after {:.1} s; real time from here",
+                    replay_started.elapsed().as_secs_f64()
+                );
+            }
+        }
         disp.on_frame(Timestamp::from_nanos(ts_ns), link, f.data);
+        handed_over = handed_over.max(ts_ns);
         if last_flush.elapsed() >= Duration::from_millis(50) {
             disp.flush();
+            // The clock the ticks carry moves only past packets already handed to the
+            // workers: a tick queued ahead of a partial batch would run the engines'
+            // timers (the RTP timeout) past packets they have not seen yet.
+            clock.fetch_max(handed_over, Ordering::Relaxed);
             last_flush = Instant::now();
         }
     }
+    disp.flush();
+    clock.fetch_max(handed_over, Ordering::Relaxed);
     Ok(())
 }
