@@ -169,6 +169,7 @@ fn synthetic(i: usize, n: usize, now_ms: i64, rng: &mut Rng) -> CallRecord {
             resolution,
             classified_at: resolution.map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
             recording_url: None,
+            probe_id: None,
         },
         streams: Vec::new(),
     }
@@ -255,6 +256,7 @@ fn main() {
             keys: KeySet::new(&[], [KEY]).expect("keys"),
             probe: Some(Arc::new(BenchProbe(metrics))),
             metrics_require_auth: false,
+            store: None,
         },
     )
     .expect("spawn");

@@ -258,6 +258,7 @@ fn serve(
             keys,
             probe: Some(daemon.probe()),
             metrics_require_auth: cfg.api.metrics_need_key(),
+            store: None,
         },
     );
     let api = match api {

@@ -542,6 +542,7 @@ mod tests {
                 resolution: None,
                 classified_at: None,
                 recording_url: None,
+                probe_id: None,
             },
             streams: vec![stream(5.0, 1000, 10), stream(20.0, 1000, 0)],
         }

@@ -510,6 +510,7 @@ fn record(i: usize, s: &Spec) -> CallRecord {
                 .resolution
                 .map(|_| rfc3339((created + 3_600_000) * 1_000_000)),
             recording_url: (i % 4 == 0).then(|| format!("https://rec.example/{i}")),
+            probe_id: None,
         },
         streams: vec![stream(i, s)],
     }
@@ -687,6 +688,7 @@ fn server_with(before: &[CallRecord], after: &[CallRecord], opts: Options) -> Se
         keys: opts.keys,
         probe,
         metrics_require_auth: opts.metrics_require_auth,
+        store: None,
     };
     let handle = api::spawn("127.0.0.1:0".parse().unwrap(), state).unwrap();
     // Written after start, so the rollup triggers (not the initial rebuild) see them.
@@ -1970,6 +1972,7 @@ fn listen_rules_and_bind_errors() {
             keys: KeySet::empty(),
             probe: None,
             metrics_require_auth: false,
+            store: None,
         },
     )
     .unwrap_err();

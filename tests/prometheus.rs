@@ -125,6 +125,7 @@ fn call(i: usize) -> CallRecord {
             resolution: None,
             classified_at: None,
             recording_url: None,
+            probe_id: None,
         },
         streams,
     }

@@ -10,15 +10,13 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vqprobe_store::query::analytics::{
-    breakdown_query, summary_query, AgentRow, Dim, Group, MnoRow, Summary,
-};
+use vqprobe_store::query::analytics::{AgentRow, Dim, Group, MnoRow, Summary};
 use vqprobe_store::time::DayWindow;
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
-use super::params::{non_empty, now_ms, parse_days};
+use super::params::{non_empty, now_ms, parse_days, scope};
 use super::App;
 
 /// Query of `GET /v1/analytics`.
@@ -33,6 +31,8 @@ pub struct SummaryParams {
     pub agent_id: Option<String>,
     /// Only calls on this MNO.
     pub mno: Option<String>,
+    /// Only this probe's calls (fleet aggregator only; a probe answers 400).
+    pub probe_id: Option<String>,
 }
 
 /// Query of the per-MNO and per-agent tables.
@@ -43,6 +43,8 @@ pub struct DaysParams {
     /// Look-back in UTC calendar days, today included: 7 (default), 30 or 90.
     #[param(value_type = Option<u32>, example = 7)]
     pub days: Option<String>,
+    /// Only this probe's calls (fleet aggregator only; a probe answers 400).
+    pub probe_id: Option<String>,
 }
 
 /// Volume, resolution, duration and MOS over the last 7, 30 or 90 UTC days.
@@ -64,13 +66,11 @@ pub(crate) async fn summary(
     let days = parse_days(p.days.as_deref())?;
     let agent = non_empty("agent_id", p.agent_id)?;
     let mno = non_empty("mno", p.mno)?;
+    let scope = scope(&app, p.probe_id)?;
     let window = DayWindow::ending(now_ms(), days);
     let db = Arc::clone(&app.db);
-    let s = blocking(move || {
-        Ok(db
-            .read_blocking(|s| summary_query(s.conn(), window, agent.as_deref(), mno.as_deref()))?)
-    })
-    .await?;
+    let s =
+        blocking(move || Ok(db.summary(window, agent.as_deref(), mno.as_deref(), &scope)?)).await?;
     Ok(Json(s))
 }
 
@@ -127,7 +127,8 @@ pub(crate) async fn by_agent(
 
 async fn breakdown(app: Arc<App>, p: DaysParams, dim: Dim) -> Result<Vec<Group>, ApiError> {
     let days = parse_days(p.days.as_deref())?;
+    let scope = scope(&app, p.probe_id)?;
     let window = DayWindow::ending(now_ms(), days);
     let db = Arc::clone(&app.db);
-    blocking(move || Ok(db.read_blocking(|s| breakdown_query(s.conn(), window, dim))?)).await
+    blocking(move || Ok(db.breakdown(window, dim, &scope)?)).await
 }

@@ -11,12 +11,14 @@ use time::UtcOffset;
 use utoipa::{IntoParams, ToSchema};
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::{rfc3339, CallRecord, CallSummary, Resolution};
-use vqprobe_store::query::calls::{list_calls, CallQuery};
+use vqprobe_store::query::calls::CallQuery;
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::params::{non_empty, now_ms, one_of, parse_f64, parse_instant, parse_u32_in, Bound};
+use super::params::{
+    non_empty, now_ms, one_of, parse_f64, parse_instant, parse_u32_in, scope, Bound, ProbeParam,
+};
 use super::App;
 
 /// Largest `page_size`.
@@ -53,6 +55,8 @@ pub struct ListParams {
     /// Calls per page, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
+    /// Only this probe's calls (fleet aggregator only; a probe answers 400).
+    pub probe_id: Option<String>,
 }
 
 /// A page of calls.
@@ -154,11 +158,11 @@ pub(crate) async fn list(
     State(app): State<Arc<App>>,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<CallPage>, ApiError> {
+    let scope = scope(&app, p.probe_id.clone())?;
     let q = list_query(p)?;
     let (page, page_size) = (q.page, q.page_size);
     let db = Arc::clone(&app.db);
-    let (data, total) =
-        blocking(move || Ok(db.read_blocking(|s| list_calls(s.conn(), &q))?)).await?;
+    let (data, total) = blocking(move || Ok(db.list_calls(&q, &scope)?)).await?;
     Ok(Json(CallPage {
         data,
         page,
@@ -172,7 +176,7 @@ pub(crate) async fn list(
     get,
     path = "/v1/calls/{call_id}",
     tag = "calls",
-    params(("call_id" = String, Path, description = "Call id, percent-encoded (`@` may stay as is)")),
+    params(("call_id" = String, Path, description = "Call id, percent-encoded (`@` may stay as is)"), ProbeParam),
     responses(
         (status = 200, description = "The call", body = CallRecord),
         (status = 404, description = "No such call", body = ErrorBody),
@@ -182,10 +186,12 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     ApiPath(call_id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<ProbeParam>,
 ) -> Result<Json<CallRecord>, ApiError> {
+    let scope = scope(&app, p.probe_id)?;
     let db = Arc::clone(&app.db);
     let id = call_id.clone();
-    let found = blocking(move || Ok(db.read_blocking(|s| s.get_call(&id))?)).await?;
+    let found = blocking(move || Ok(db.get_call(&id, &scope)?)).await?;
     found
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no call with id {call_id:?}")))
@@ -239,7 +245,7 @@ pub(crate) async fn push(
     put,
     path = "/v1/calls/{call_id}/resolution",
     tag = "calls",
-    params(("call_id" = String, Path, description = "Call id, percent-encoded")),
+    params(("call_id" = String, Path, description = "Call id, percent-encoded"), ProbeParam),
     request_body = ResolutionBody,
     responses(
         (status = 200, description = "The updated call", body = CallRecord),
@@ -251,6 +257,7 @@ pub(crate) async fn push(
 pub(crate) async fn set_resolution(
     State(app): State<Arc<App>>,
     ApiPath(call_id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<ProbeParam>,
     ApiJson(body): ApiJson<ResolutionBody>,
 ) -> Result<Json<CallRecord>, ApiError> {
     let resolution = match body.resolution {
@@ -258,17 +265,11 @@ pub(crate) async fn set_resolution(
         ResolutionValue::Unresolved => Resolution::Unresolved,
     };
     let classified_at = rfc3339(now_ms().saturating_mul(1_000_000));
+    let scope = scope(&app, p.probe_id)?;
     let db = Arc::clone(&app.db);
     let id = call_id.clone();
-    let updated = blocking(move || {
-        Ok(db.write_blocking(|s| {
-            if !s.set_resolution(&id, resolution, &classified_at)? {
-                return Ok(None);
-            }
-            s.get_call(&id)
-        })?)
-    })
-    .await?;
+    let updated =
+        blocking(move || Ok(db.set_resolution(&id, &scope, resolution, &classified_at)?)).await?;
     updated
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no call with id {call_id:?}")))

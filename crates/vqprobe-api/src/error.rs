@@ -159,7 +159,7 @@ impl From<PathRejection> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::TooLarge(msg) => ApiError::BadRequest(msg),
+            StoreError::TooLarge(msg) | StoreError::Unsupported(msg) => ApiError::BadRequest(msg),
             e if e.is_unavailable() => {
                 ApiError::Unavailable(format!("the call database is not available now: {e}"))
             }

@@ -15,8 +15,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 use vqprobe_store::columns::{column, ExportColumn, Kind, EXPORT_COLUMNS};
-use vqprobe_store::query::export::{export_chunk, Cell, ExportCursor};
-use vqprobe_store::{Pool, StoreError};
+use vqprobe_store::query::export::{Cell, ExportCursor};
+use vqprobe_store::{CallStore, Scope, StoreError};
 
 use super::body::{channel_body, ChunkSender};
 use super::db::blocking;
@@ -32,6 +32,8 @@ pub struct ExportParams {
     /// `csv` (default) or `json`.
     #[param(value_type = Option<String>, example = "csv")]
     pub format: Option<String>,
+    /// Only this probe's calls (fleet aggregator only; a probe answers 400).
+    pub probe_id: Option<String>,
 }
 
 /// Output format.
@@ -62,6 +64,7 @@ pub(crate) async fn export(
     ApiPath(agent_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
+    let scope = super::params::scope(&app, params.probe_id.clone())?;
     let format = match params.format.as_deref() {
         None | Some("csv") => Format::Csv,
         Some("json") => Format::Json,
@@ -84,9 +87,10 @@ pub(crate) async fn export(
     // proper error status rather than a broken download.
     let db = Arc::clone(&app.db);
     let agent = agent_id.clone();
+    let first_scope = scope.clone();
     let (first, rest) = blocking(move || {
         let mut enc = Encoder::new(format)?;
-        let next = db.read_blocking(|s| write_chunk(s.conn(), &agent, None, &mut enc))?;
+        let next = write_chunk(db.as_ref(), &agent, &first_scope, None, &mut enc)?;
         let bytes = match next {
             Some(_) => enc.take()?,
             None => enc.finish()?,
@@ -98,7 +102,9 @@ pub(crate) async fn export(
     let (body, sender) = channel_body(first);
     if let Some((cursor, enc)) = rest {
         let db = Arc::clone(&app.db);
-        tokio::task::spawn_blocking(move || produce(&db, &agent_id, cursor, enc, &sender));
+        tokio::task::spawn_blocking(move || {
+            produce(db.as_ref(), &agent_id, &scope, cursor, enc, &sender)
+        });
     }
     // Without more to come the sender is dropped here and the body ends after `first`.
 
@@ -113,22 +119,22 @@ pub(crate) async fn export(
 
 /// Writes the chunks after the first until the agent's calls or the client run out.
 fn produce(
-    db: &Pool,
+    db: &dyn CallStore,
     agent_id: &str,
+    scope: &Scope,
     mut cursor: ExportCursor,
     mut enc: Encoder,
     sender: &ChunkSender,
 ) {
     loop {
-        let next =
-            match db.read_blocking(|s| write_chunk(s.conn(), agent_id, Some(cursor), &mut enc)) {
-                Ok(next) => next,
-                Err(e) => {
-                    eprintln!("vqprobe: api: export for agent {agent_id:?} stopped: {e}");
-                    sender.abort(e.to_string());
-                    return;
-                }
-            };
+        let next = match write_chunk(db, agent_id, scope, Some(cursor), &mut enc) {
+            Ok(next) => next,
+            Err(e) => {
+                eprintln!("vqprobe: api: export for agent {agent_id:?} stopped: {e}");
+                sender.abort(e.to_string());
+                return;
+            }
+        };
         let bytes = match next {
             Some(_) => enc.take(),
             None => enc.finish(),
@@ -152,12 +158,13 @@ fn produce(
 
 /// Encodes one chunk of the agent's calls after `after`.
 fn write_chunk(
-    conn: &vqprobe_store::Connection,
+    db: &dyn CallStore,
     agent_id: &str,
+    scope: &Scope,
     after: Option<ExportCursor>,
     enc: &mut Encoder,
 ) -> Result<Option<ExportCursor>, StoreError> {
-    export_chunk(conn, agent_id, after, &mut |cells| {
+    db.export_chunk(agent_id, scope, after, &mut |cells| {
         enc.row(cells)
             .map_err(|e| StoreError::Internal(e.to_string()))
     })

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vqprobe_store::query::calls::newest_created_at;
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
@@ -69,7 +68,7 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>, headers: HeaderMap) -> 
     };
     let db = Arc::clone(&app.db);
     // The newest call comes off the end of the created_at index: O(log n).
-    let newest = blocking(move || Ok(db.read_blocking(|s| newest_created_at(s.conn()))?)).await;
+    let newest = blocking(move || Ok(db.newest_created_at()?)).await;
     let (db_state, last_call_at, mut error) = match newest {
         Ok(at) => ("ok", at, None),
         Err(e) => ("error", None, Some(e)),

@@ -41,6 +41,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::sync::watch;
+use vqprobe_store::CallStore;
 
 pub use auth::{check_listen, startup_notice, KeySet, KEYS_ENV};
 pub use error::ApiError;
@@ -65,6 +66,9 @@ pub struct ApiState {
     pub probe: Option<Arc<dyn Probe>>,
     /// Whether `/metrics` needs a key too.
     pub metrics_require_auth: bool,
+    /// A store to serve from instead of the SQLite file at `db_path` (the fleet
+    /// aggregator's PostgreSQL); `None` serves `db_path`.
+    pub store: Option<Arc<dyn CallStore>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -74,13 +78,14 @@ impl std::fmt::Debug for ApiState {
             .field("keys", &self.keys)
             .field("probe", &self.probe.is_some())
             .field("metrics_require_auth", &self.metrics_require_auth)
+            .field("store", &self.store.as_ref().map(|s| s.kind()))
             .finish()
     }
 }
 
 /// Shared by every handler.
 pub(crate) struct App {
-    db: Arc<vqprobe_store::Pool>,
+    db: Arc<dyn CallStore>,
     probe: Option<Arc<dyn Probe>>,
     /// The accepted keys (open routes that say more to a key holder check them).
     keys: Arc<auth::KeySet>,
@@ -150,7 +155,10 @@ pub fn router(state: ApiState) -> Router {
     let auth_required = !state.keys.is_empty();
     let keys = Arc::new(state.keys);
     let app = Arc::new(App {
-        db: Arc::new(vqprobe_store::Pool::new(state.db_path)),
+        db: match state.store {
+            Some(store) => store,
+            None => Arc::new(vqprobe_store::Pool::new(state.db_path)),
+        },
         probe: state.probe,
         keys: Arc::clone(&keys),
     });
@@ -232,8 +240,10 @@ pub fn spawn(listen: SocketAddr, state: ApiState) -> anyhow::Result<ApiHandle> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("binding the API to {listen}"))?;
     // Opening read-write creates or migrates the schema and its derived objects.
-    vqprobe_store::Store::open(&state.db_path)
-        .with_context(|| format!("preparing {} for the API", state.db_path.display()))?;
+    if state.store.is_none() {
+        vqprobe_store::Store::open(&state.db_path)
+            .with_context(|| format!("preparing {} for the API", state.db_path.display()))?;
+    }
     listener
         .set_nonblocking(true)
         .context("setting the API socket non-blocking")?;

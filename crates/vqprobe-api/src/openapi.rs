@@ -206,6 +206,7 @@ mod tests {
                 resolution: None,
                 classified_at: None,
                 recording_url: None,
+                probe_id: Some("sbc-1".into()),
             },
             streams: vec![sample_stream()],
         };

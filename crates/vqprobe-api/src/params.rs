@@ -46,6 +46,31 @@ pub(crate) fn non_empty(name: &str, value: Option<String>) -> Result<Option<Stri
     }
 }
 
+/// Query of the routes on one call: which probe's record (fleet aggregator only).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProbeParam {
+    /// The probe whose record is meant, when several probes saw the same call (fleet
+    /// aggregator only; a probe answers 400). Without it the newest record.
+    pub probe_id: Option<String>,
+}
+
+/// The probe a request is limited to. A probe's own store holds one probe and no
+/// `probe_id`, so a filter on one is refused there (400) rather than ignored.
+pub(crate) fn scope(
+    app: &super::App,
+    probe_id: Option<String>,
+) -> Result<vqprobe_store::Scope, ApiError> {
+    let probe_id = non_empty("probe_id", probe_id)?;
+    if probe_id.is_some() && !app.db.has_probes() {
+        return Err(ApiError::bad_request(
+            "probe_id: this is a single probe; the filter is served by `vqprobe aggregate`",
+        ));
+    }
+    Ok(vqprobe_store::Scope { probe_id })
+}
+
 /// A value from a fixed set (`status`, `direction`).
 pub(crate) fn one_of(
     name: &str,

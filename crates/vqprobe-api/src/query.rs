@@ -12,11 +12,8 @@ use serde_json::Map;
 use time::UtcOffset;
 use utoipa::ToSchema;
 
-use vqprobe_store::aggregate::{
-    bucket_count, bucket_start, execute, scan_threads, Out, ResultRow, HELD_VALUES,
-};
+use vqprobe_store::aggregate::{bucket_count, bucket_start, Out, ResultRow};
 use vqprobe_store::plan::{step_name, GroupBy, Measure, OpKind, Plan, Step};
-use vqprobe_store::Snapshot;
 
 use super::db::blocking;
 use super::error::{ApiError, ErrorBody};
@@ -39,6 +36,10 @@ pub const MAX_NAME: usize = 40;
 pub struct AnalyticsRequest {
     /// The queries (1 to 20).
     pub queries: Vec<AnalyticsQuery>,
+    /// Only this probe's calls, in every query (fleet aggregator only; a probe
+    /// answers 400).
+    #[serde(default)]
+    pub probe_id: Option<String>,
 }
 
 /// One aggregate query.
@@ -143,19 +144,21 @@ pub(crate) async fn run(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<AnalyticsRequest>,
 ) -> Result<Json<Vec<QueryResult>>, ApiError> {
+    let scope = super::params::scope(&app, req.probe_id.clone())?;
     let plans = plan_all(&req, now_ms())?;
+    if !app.db.has_probes() && plans.iter().any(|p| p.groups.contains(&GroupBy::ProbeId)) {
+        return Err(ApiError::bad_request(
+            "groupBy probe_id: this is a single probe; the column is served by `vqprobe aggregate`",
+        ));
+    }
     let db = Arc::clone(&app.db);
     let out = blocking(move || {
-        Ok(db.read_many(scan_threads(), |stores| {
-            // One snapshot for the whole batch, on every connection, so its queries
-            // agree with each other and a query's threads read the same calls.
-            let mut snap = Snapshot::begin(stores)?;
-            let (conn, others) = snap.connections();
-            plans
-                .iter()
-                .map(|p| Ok(render(p, execute(conn, others, p, HELD_VALUES)?)))
-                .collect::<Result<Vec<_>, vqprobe_store::StoreError>>()
-        })?)
+        let rows = db.aggregate(&plans, &scope)?;
+        Ok(plans
+            .iter()
+            .zip(rows)
+            .map(|(p, r)| render(p, r))
+            .collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(out))

@@ -260,6 +260,10 @@ pub struct CallSummary {
     pub classified_at: Option<String>,
     /// Link to a recording, when the platform pushed one.
     pub recording_url: Option<String>,
+    /// The probe that measured the call: set on records published to the fleet bus
+    /// and served by `vqprobe aggregate`; absent on a probe's own API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_id: Option<String>,
 }
 
 /// A call and its media, as stored and served: the call-level fields (flattened into

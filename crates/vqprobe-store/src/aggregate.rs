@@ -1089,6 +1089,7 @@ mod tests {
                     resolution: None,
                     classified_at: None,
                     recording_url: None,
+                    probe_id: None,
                 },
                 streams: Vec::new(),
             });

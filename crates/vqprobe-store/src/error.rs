@@ -65,6 +65,18 @@ pub enum StoreError {
     /// A query could not be run for a reason on our side (a thread failed).
     #[error("{0}")]
     Internal(String),
+    /// The request asks for something this store does not hold (a client's mistake:
+    /// e.g. a `probe_id` filter on a single probe's store).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The central store (PostgreSQL) is unreachable or refused the query; the
+    /// message says which.
+    #[error("central store: {0}")]
+    Central(String),
+    /// The central store is unreachable now (connection refused or lost): a state
+    /// that passes.
+    #[error("central store unavailable: {0}")]
+    CentralUnavailable(String),
 }
 
 impl StoreError {
@@ -98,7 +110,9 @@ impl StoreError {
                 f.code,
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen
             ),
-            StoreError::SchemaMismatch { .. } | StoreError::CreateDir { .. } => true,
+            StoreError::SchemaMismatch { .. }
+            | StoreError::CreateDir { .. }
+            | StoreError::CentralUnavailable(_) => true,
             _ => false,
         }
     }

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod backend;
 pub mod columns;
 pub mod error;
 pub mod plan;
@@ -33,6 +34,7 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use backend::{CallStore, RowSink, Scope};
 pub use error::StoreError;
 pub use pool::{Pool, Snapshot};
 pub use rusqlite::Connection;

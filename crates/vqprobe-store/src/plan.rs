@@ -24,6 +24,8 @@ pub enum GroupBy {
     Direction,
     /// Why the call ended.
     EndedReason,
+    /// The probe that measured the call (fleet aggregator only).
+    ProbeId,
 }
 
 impl GroupBy {
@@ -37,6 +39,7 @@ impl GroupBy {
             GroupBy::Status => "status",
             GroupBy::Direction => "direction",
             GroupBy::EndedReason => "ended_reason",
+            GroupBy::ProbeId => "probe_id",
         }
     }
 }

@@ -418,6 +418,7 @@ mod tests {
                 resolution: None,
                 classified_at: None,
                 recording_url: None,
+                probe_id: None,
             },
             streams: Vec::new(),
         }

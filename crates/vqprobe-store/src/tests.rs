@@ -99,6 +99,7 @@ pub(crate) fn sample_record(id: &str) -> CallRecord {
             resolution: None,
             classified_at: None,
             recording_url: None,
+            probe_id: None,
         },
         streams: vec![
             stream(

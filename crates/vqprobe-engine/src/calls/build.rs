@@ -373,6 +373,7 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
             resolution: None,
             classified_at: None,
             recording_url: meta.and_then(|m| m.recording_url.clone()),
+            probe_id: None,
         },
         streams: built.into_iter().map(|b| b.record).collect(),
     }

@@ -21,6 +21,22 @@ pub struct ExportCursor {
     rowid: i64,
 }
 
+impl ExportCursor {
+    /// After the call created at `created_at_ms` whose store-assigned, never-changing
+    /// row number is `row` (SQLite's rowid, PostgreSQL's serial id).
+    pub fn new(created_at_ms: i64, row: i64) -> ExportCursor {
+        ExportCursor {
+            created_at_ms,
+            rowid: row,
+        }
+    }
+
+    /// `(created_at_ms, row)` of the last call exported.
+    pub fn position(self) -> (i64, i64) {
+        (self.created_at_ms, self.rowid)
+    }
+}
+
 /// One exported value, borrowed from the row it was read from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
