@@ -111,6 +111,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[api]`: the HTTP API and Prometheus endpoint.
     pub api: ApiConfig,
+    /// `[bus]`: publishing call records to the fleet (NATS JetStream).
+    pub bus: BusConfig,
 }
 
 /// `[capture]`: libpcap settings.
@@ -414,6 +416,102 @@ impl Default for ApiConfig {
     }
 }
 
+/// `[bus]`: the fleet bus. Off while `nats_url` is unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// NATS server URL(s), comma-separated (`nats://host:4222`); unset: no bus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+    /// This probe's id on the bus and in the fleet view (letters, digits,
+    /// `-`, `_`); unset: the host name's first label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_id: Option<String>,
+    /// Subject prefix: records go to `<prefix>.call.completed.<probe_id>`.
+    pub subject_prefix: String,
+    /// Records the outbox holds while NATS is unreachable; finished calls
+    /// beyond it are counted (`vqprobe_bus_outbox_dropped_records_total`)
+    /// and not queued.
+    pub outbox_max: usize,
+    /// Publish interim records of calls in progress too (to
+    /// `<prefix>.call.interim.<probe_id>`).
+    pub publish_interim: bool,
+    /// Replicas of the `VQPROBE_CALLS` stream when this probe creates it
+    /// (3 on a NATS cluster).
+    pub replicas: usize,
+    /// Seconds shutdown keeps publishing what the outbox holds.
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            probe_id: None,
+            subject_prefix: "vqprobe".into(),
+            outbox_max: 1_000_000,
+            publish_interim: false,
+            replicas: 1,
+            shutdown_timeout_s: 5,
+        }
+    }
+}
+
+impl BusConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(id) = &self.probe_id {
+            if !vqprobe_fleet::subjects::valid_probe_id(id) {
+                return Err(invalid(
+                    "bus.probe_id",
+                    format!("{id:?} must be 1 to 64 letters, digits, - or _ (it is a NATS subject token)"),
+                ));
+            }
+        }
+        if self.subject_prefix.is_empty()
+            || !self
+                .subject_prefix
+                .split('.')
+                .all(vqprobe_fleet::subjects::valid_probe_id)
+        {
+            return Err(invalid(
+                "bus.subject_prefix",
+                format!(
+                    "{:?} must be dot-separated tokens of letters, digits, - or _",
+                    self.subject_prefix
+                ),
+            ));
+        }
+        check_range("bus.outbox_max", self.outbox_max, 1, 100_000_000)?;
+        check_range("bus.replicas", self.replicas, 1, 5)?;
+        check_range("bus.shutdown_timeout_s", self.shutdown_timeout_s, 0, 3600)
+    }
+
+    /// The probe id: configured, or the host name's first label made a valid token.
+    pub fn effective_probe_id(&self) -> String {
+        if let Some(id) = &self.probe_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let first = host.trim().split('.').next().unwrap_or("");
+        let id: String = first
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        if id.is_empty() {
+            "probe".into()
+        } else {
+            id
+        }
+    }
+}
+
 /// Values given on the command line; they win over the file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
@@ -518,7 +616,8 @@ impl Config {
         self.calls.validate()?;
         self.quality.validate()?;
         self.store.validate()?;
-        self.api.validate()
+        self.api.validate()?;
+        self.bus.validate()
     }
 
     /// The effective configuration as TOML, for `vqprobe check-config`.

@@ -23,6 +23,8 @@ use vqprobe_engine::mno::MnoTable;
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::CallRecord;
 use vqprobe_engine::time::Timestamp;
+use vqprobe_fleet::publisher::{Publisher, PublisherOptions};
+use vqprobe_store::outbox::OutboxOptions;
 use vqprobe_store::{StoreWriter, WriterMsg, WriterOptions};
 
 /// A capture file fed through the live path instead of an interface.
@@ -116,6 +118,8 @@ pub struct Daemon {
     forward_thread: Option<JoinHandle<()>>,
     writer: Option<StoreWriter>,
     writer_tx: Sender<WriterMsg>,
+    publisher: Option<Publisher>,
+    bus_drain: Duration,
     replay_clock: Arc<AtomicI64>,
     replay_done: Arc<AtomicBool>,
     replay: bool,
@@ -140,6 +144,11 @@ impl Daemon {
                 retention_days: retention,
                 pending_max: cfg.store.pending_max,
                 shutdown_timeout: Duration::from_secs(cfg.store.shutdown_timeout_s),
+                outbox: cfg.bus.nats_url.as_ref().map(|_| OutboxOptions {
+                    probe_id: cfg.bus.effective_probe_id(),
+                    interim: cfg.bus.publish_interim,
+                    max: cfg.bus.outbox_max,
+                }),
             },
             now_ms,
         )
@@ -296,11 +305,26 @@ impl Daemon {
                 }
             }
         }
+        // The outbox exists once the writer has opened the database.
+        let publisher = match &cfg.bus.nats_url {
+            Some(url) => Some(
+                Publisher::spawn(PublisherOptions {
+                    nats_url: url.clone(),
+                    probe_id: cfg.bus.effective_probe_id(),
+                    subject_prefix: cfg.bus.subject_prefix.clone(),
+                    replicas: cfg.bus.replicas,
+                    db_path: cfg.store.path.clone(),
+                })
+                .context("starting the bus publisher")?,
+            ),
+            None => None,
+        };
         let runtime = Arc::new(Runtime {
             sources,
             workers: snapshots,
             stopping: Arc::new(AtomicBool::new(false)),
             store: Some(writer.stats()),
+            bus: publisher.as_ref().map(Publisher::stats),
         });
         let probe = Arc::new(DaemonProbe {
             runtime: runtime.clone(),
@@ -319,6 +343,8 @@ impl Daemon {
             forward_thread: Some(forward_thread),
             writer: Some(writer),
             writer_tx,
+            publisher,
+            bus_drain: Duration::from_secs(cfg.bus.shutdown_timeout_s),
             replay_clock,
             replay_done,
             replay: is_replay,
@@ -402,6 +428,14 @@ impl Daemon {
         if let Some(w) = self.writer.take() {
             if let Err(e) = w.join() {
                 first_err = first_err.or(Some(anyhow!("store: {e}")));
+            }
+        }
+        if let Some(p) = self.publisher.take() {
+            let stats = p.stats();
+            p.shutdown(self.bus_drain);
+            let left = stats.outbox_depth.load(Ordering::Relaxed);
+            if left > 0 {
+                eprintln!("vqprobe: bus: {left} records stay in the outbox for the next start");
             }
         }
         match first_err {

@@ -131,6 +131,11 @@ pub struct Metrics {
     store_errors: IntCounter,
     store_pending: IntGauge,
     store_dropped: IntCounterVec,
+    bus_published: IntCounter,
+    bus_errors: IntCounter,
+    bus_outbox_depth: IntGauge,
+    bus_outbox_dropped: IntCounter,
+    bus_last_ack_age: prometheus::Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -261,6 +266,31 @@ impl Metrics {
         registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(store_pending.clone()))?;
         registry.register(Box::new(store_dropped.clone()))?;
+        let bus_published = IntCounter::new(
+            "vqprobe_bus_published_total",
+            "Call records JetStream acknowledged (fleet bus).",
+        )?;
+        let bus_errors = IntCounter::new(
+            "vqprobe_bus_errors_total",
+            "Failed publishes and connects to NATS; each try counts.",
+        )?;
+        let bus_outbox_depth = IntGauge::new(
+            "vqprobe_bus_outbox_depth",
+            "Call records in the outbox waiting for JetStream.",
+        )?;
+        let bus_outbox_dropped = IntCounter::new(
+            "vqprobe_bus_outbox_dropped_records_total",
+            "Finished records not queued for the bus because the outbox held bus.outbox_max.",
+        )?;
+        let bus_last_ack_age = prometheus::Gauge::new(
+            "vqprobe_bus_last_ack_age_seconds",
+            "Seconds since JetStream last acknowledged a record (-1 before the first).",
+        )?;
+        registry.register(Box::new(bus_published.clone()))?;
+        registry.register(Box::new(bus_errors.clone()))?;
+        registry.register(Box::new(bus_outbox_depth.clone()))?;
+        registry.register(Box::new(bus_outbox_dropped.clone()))?;
+        registry.register(Box::new(bus_last_ack_age.clone()))?;
         registry.register(Box::new(capture_packets.clone()))?;
         registry.register(Box::new(capture_dropped.clone()))?;
         registry.register(Box::new(rtp_packets.clone()))?;
@@ -310,6 +340,11 @@ impl Metrics {
             store_errors,
             store_pending,
             store_dropped,
+            bus_published,
+            bus_errors,
+            bus_outbox_depth,
+            bus_outbox_dropped,
+            bus_last_ack_age,
         })
     }
 
@@ -459,6 +494,23 @@ impl Metrics {
                 &self.store_dropped.with_label_values(&["refused"]),
                 st.failed.load(Relaxed),
             );
+            mirror(&self.bus_outbox_dropped, st.outbox_dropped.load(Relaxed));
+        }
+        if let Some(bus) = &rt.bus {
+            mirror(&self.bus_published, bus.published.load(Relaxed));
+            mirror(&self.bus_errors, bus.errors.load(Relaxed));
+            self.bus_outbox_depth
+                .set(i64::try_from(bus.outbox_depth.load(Relaxed)).unwrap_or(i64::MAX));
+            let last = bus.last_ack_ms.load(Relaxed);
+            let age = if last == 0 {
+                -1.0
+            } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                (now - last).max(0) as f64 / 1000.0
+            };
+            self.bus_last_ack_age.set(age);
         }
     }
 }
@@ -621,6 +673,7 @@ mod tests {
             ],
             stopping: Arc::new(AtomicBool::new(false)),
             store: None,
+            bus: None,
         }
     }
 

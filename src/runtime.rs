@@ -41,6 +41,8 @@ pub struct Runtime {
     pub stopping: Arc<AtomicBool>,
     /// The store writer's counters and fault state.
     pub store: Option<Arc<vqprobe_store::WriterStats>>,
+    /// The fleet bus publisher's counters, when `[bus]` is configured.
+    pub bus: Option<Arc<vqprobe_fleet::publisher::PublisherStats>>,
 }
 
 impl Runtime {

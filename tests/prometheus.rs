@@ -141,6 +141,7 @@ fn fake_runtime() -> Runtime {
         workers,
         stopping: Arc::new(AtomicBool::new(false)),
         store: None,
+        bus: None,
     }
 }
 

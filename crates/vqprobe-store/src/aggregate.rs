@@ -1024,7 +1024,8 @@ fn sorted(conn: &Connection, p: &Plan) -> Result<Vec<ResultRow>, StoreError> {
         .collect())
 }
 
-fn too_many_rows(p: &Plan) -> StoreError {
+/// The error of a query with more than [`MAX_ROWS`] result rows.
+pub fn too_many_rows(p: &Plan) -> StoreError {
     StoreError::TooLarge(format!(
         "query {:?} has more than {MAX_ROWS} result rows; use a larger step, a shorter \
          range or fewer groupBy columns",

@@ -308,6 +308,20 @@ pub fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<CallSummary> {
     })
 }
 
+/// A record (without streams) from one JSON value per column of [`CALL_COLUMNS`], in
+/// order (how another store hands its row over; derived columns' values are ignored).
+pub fn summary_from_values(
+    values: impl IntoIterator<Item = Json>,
+) -> Result<CallSummary, serde_json::Error> {
+    let mut obj = Map::new();
+    for (col, v) in CALL_COLUMNS.iter().zip(values) {
+        if let Source::Record(path) = col.source {
+            put(&mut obj, path, v);
+        }
+    }
+    serde_json::from_value(Json::Object(obj))
+}
+
 /// A full record from its summary and the stored streams JSON.
 pub fn record_from_parts(
     call: CallSummary,

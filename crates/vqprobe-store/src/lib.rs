@@ -23,6 +23,7 @@ pub mod aggregate;
 pub mod backend;
 pub mod columns;
 pub mod error;
+pub mod outbox;
 pub mod plan;
 pub mod pool;
 pub mod query;

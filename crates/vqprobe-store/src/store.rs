@@ -19,6 +19,7 @@ use vqprobe_engine::record::{CallRecord, Resolution};
 
 use crate::columns;
 use crate::error::StoreError;
+use crate::outbox::OutboxOptions;
 use crate::schema::{self, migrate, user_version, SCHEMA_VERSION};
 
 /// Rows deleted per retention transaction; small enough that the writer lock is only
@@ -87,6 +88,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate(&mut conn)?;
         schema::prepare(&conn)?;
+        conn.execute_batch(crate::outbox::DDL)?;
         Ok(Store { conn })
     }
 
@@ -119,6 +121,17 @@ impl Store {
     /// were written. A stored `resolution`, `classified_at` or `recording_url` survives
     /// a new record that has it null. Any bad record fails the whole batch.
     pub fn upsert_calls(&mut self, calls: &[CallRecord]) -> Result<usize, StoreError> {
+        self.upsert_calls_queued(calls, None).map(|(n, _)| n)
+    }
+
+    /// As [`Store::upsert_calls`], and in the same transaction queues the records the
+    /// options select for the fleet bus ([`crate::outbox`]). Returns `(written,
+    /// (queued, dropped))`.
+    pub fn upsert_calls_queued(
+        &mut self,
+        calls: &[CallRecord],
+        outbox: Option<&OutboxOptions>,
+    ) -> Result<(usize, (u64, u64)), StoreError> {
         // IMMEDIATE takes the write lock up front, where busy_timeout can wait for it,
         // instead of failing on a read-to-write upgrade halfway through.
         let tx = self
@@ -134,8 +147,12 @@ impl Store {
                 streams_stmt.execute(rusqlite::params![c.call.call_id, streams])?;
             }
         }
+        let queued = match outbox {
+            Some(o) => crate::outbox::enqueue(&tx, o, calls)?,
+            None => (0, 0),
+        };
         tx.commit()?;
-        Ok(calls.len())
+        Ok((calls.len(), queued))
     }
 
     /// The full record, streams included, or `None` for an unknown id.

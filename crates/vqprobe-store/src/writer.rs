@@ -45,7 +45,7 @@ pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How the writer behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriterOptions {
     /// Longest a record waits in memory before it is written (capped at
     /// [`MAX_FLUSH_INTERVAL`]).
@@ -56,6 +56,9 @@ pub struct WriterOptions {
     pub pending_max: usize,
     /// How long shutdown keeps retrying a failing storage.
     pub shutdown_timeout: Duration,
+    /// Queue finished records for the fleet bus in the same transaction (`None`: no
+    /// bus configured).
+    pub outbox: Option<crate::outbox::OutboxOptions>,
 }
 
 impl Default for WriterOptions {
@@ -65,6 +68,7 @@ impl Default for WriterOptions {
             retention_days: 0,
             pending_max: 100_000,
             shutdown_timeout: Duration::from_secs(10),
+            outbox: None,
         }
     }
 }
@@ -94,6 +98,10 @@ pub struct WriterStats {
     pub pending: AtomicU64,
     /// Records dropped because `pending_max` was reached while the storage failed.
     pub dropped: AtomicU64,
+    /// Records queued in the fleet bus outbox.
+    pub outbox_queued: AtomicU64,
+    /// Records not queued for the bus because the outbox was full.
+    pub outbox_dropped: AtomicU64,
     /// Why the storage is failing now; `None` while writes succeed.
     fault: Mutex<Option<String>>,
 }
@@ -160,6 +168,7 @@ impl StoreWriter {
             flush_interval: opts.flush_interval.min(MAX_FLUSH_INTERVAL),
             retention_days: opts.retention_days,
             pending_max: opts.pending_max.max(WRITER_BATCH),
+            outbox: opts.outbox,
             shutdown_timeout: opts.shutdown_timeout,
             now_ms,
             buf: Vec::with_capacity(WRITER_BATCH),
@@ -196,6 +205,7 @@ struct Worker {
     retention_days: u32,
     pending_max: usize,
     shutdown_timeout: Duration,
+    outbox: Option<crate::outbox::OutboxOptions>,
     now_ms: fn() -> i64,
     /// Records to write, one per call.
     buf: Vec<CallRecord>,
@@ -366,6 +376,24 @@ impl Worker {
         }
     }
 
+    /// Writes the buffer (or one record of it), queueing for the bus as configured.
+    fn upsert(&mut self, one: Option<&CallRecord>) -> Result<usize, StoreError> {
+        let calls = match one {
+            Some(r) => std::slice::from_ref(r),
+            None => &self.buf[..],
+        };
+        let (n, (queued, dropped)) = self
+            .store
+            .upsert_calls_queued(calls, self.outbox.as_ref())?;
+        self.stats
+            .outbox_queued
+            .fetch_add(queued, Ordering::Relaxed);
+        self.stats
+            .outbox_dropped
+            .fetch_add(dropped, Ordering::Relaxed);
+        Ok(n)
+    }
+
     /// Writes what is buffered, unless a retry is not due yet.
     fn flush(&mut self) {
         if self.buf.is_empty() {
@@ -376,7 +404,7 @@ impl Worker {
             return;
         }
         self.first_buffered = None;
-        match self.store.upsert_calls(&self.buf) {
+        match self.upsert(None) {
             Ok(n) => {
                 self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
                 self.buf.clear();
@@ -390,12 +418,12 @@ impl Worker {
                 let mut last_err = String::new();
                 let mut storage_err = None;
                 let mut keep = Vec::new();
-                for rec in self.buf.drain(..) {
+                for rec in std::mem::take(&mut self.buf) {
                     if storage_err.is_some() {
                         keep.push(rec);
                         continue;
                     }
-                    match self.store.upsert_calls(std::slice::from_ref(&rec)) {
+                    match self.upsert(Some(&rec)) {
                         Ok(_) => ok += 1,
                         Err(e) if e.is_storage_fault() => {
                             storage_err = Some(e);
