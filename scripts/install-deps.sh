@@ -13,4 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
+# The oracle of tests/numbers_oracle.rs: Google's libphonenumber as the Python package
+# the compiled-in numbering data was generated from (scripts/gen-numbering-data.py).
+# Debian's python3-phonenumbers is years older than the data.
+phonenumbers_version=9.0.43
+if [ "$(python3 -c 'import phonenumbers; print(phonenumbers.__version__)' 2>/dev/null)" != "$phonenumbers_version" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check "phonenumbers==$phonenumbers_version"
+fi
 command -v cargo >/dev/null || { echo "install Rust first: https://rustup.rs" >&2; exit 1; }

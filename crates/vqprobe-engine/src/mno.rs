@@ -262,7 +262,7 @@ fn valid_prefix(p: &str) -> Result<String, LineError> {
 }
 
 /// Splits one CSV line into trimmed fields, honouring double quotes.
-fn split_fields(line: &str) -> Result<Vec<String>, LineError> {
+pub(crate) fn split_fields(line: &str) -> Result<Vec<String>, LineError> {
     let mut fields = Vec::with_capacity(3);
     let mut chars = line.chars().peekable();
     loop {
