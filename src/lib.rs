@@ -17,6 +17,7 @@ pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod metrics;
+pub mod number;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;

@@ -48,6 +48,22 @@ pub fn builtin_carriers() -> Arc<CarrierTable> {
         .clone()
 }
 
+/// The digits of a dialled number as signalled (`+` kept), visual separators
+/// dropped; `None` for what is not a number (`alice`, `anonymous`, `*67`).
+pub fn dialled_digits(text: &str) -> Option<String> {
+    let text = text.trim();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            '+' if out.is_empty() => out.push(c),
+            ' ' | '\t' | '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    out.bytes().any(|b| b.is_ascii_digit()).then_some(out)
+}
+
 /// Where a call's MNO came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::sdp::{self, SdpError, SessionDescription};
 
 mod party;
-pub use party::{uri_user, Party, PartySource, UriUser};
+pub use party::{is_withheld_name, uri_user, Party, PartySource, UriUser};
 
 /// Why bytes could not be read as a SIP message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -133,7 +133,9 @@ const WITHHELD_NAMES: [&str; 8] = [
     "no caller id",
 ];
 
-fn is_withheld_word(s: &str) -> bool {
+/// Whether a user part or display name says the identity is withheld
+/// (`anonymous`, `Restricted`, `withheld`, `private`…).
+pub fn is_withheld_name(s: &str) -> bool {
     let s = s.trim().trim_matches('"');
     WITHHELD_NAMES.iter().any(|w| s.eq_ignore_ascii_case(w))
 }
@@ -180,9 +182,9 @@ impl SipMessage<'_> {
     /// asking to hide it (`id`, `user` or `header`), or a calling Remote-Party-ID with
     /// `privacy=full` or `uri`. The asserted number, if any, is still the caller's.
     pub fn caller_withheld(&self) -> bool {
-        let from_anonymous = self.from.display.is_some_and(is_withheld_word)
+        let from_anonymous = self.from.display.is_some_and(is_withheld_name)
             || uri_user(self.from.uri).is_some_and(|u| {
-                is_withheld_word(&u.user)
+                is_withheld_name(&u.user)
                     || u.host
                         .is_some_and(|h| h.eq_ignore_ascii_case("anonymous.invalid"))
             });
