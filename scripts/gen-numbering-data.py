@@ -68,6 +68,7 @@ def territory(m):
         "id": m.id,
         "country_code": m.country_code,
         "international_prefix": m.international_prefix,
+        "national_prefix": m.national_prefix or None,
         "national_prefix_for_parsing": m.national_prefix_for_parsing or None,
         "national_prefix_transform_rule": rust_replacement(m.national_prefix_transform_rule or None),
         "leading_digits": m.leading_digits,

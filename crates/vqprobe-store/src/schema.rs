@@ -594,4 +594,63 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
     }
+
+    /// A version 2 file (before the numbers columns, rollup keyed without country)
+    /// opens as version 3 with its rows intact, and its rollup is rebuilt by country.
+    #[test]
+    fn version_2_file_migrates_and_rolls_up_by_country() {
+        use crate::query::analytics::{breakdown_query, Dim};
+        use crate::time::DayWindow;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            // Version 1 of the rollup, as a build before schema 3 left it.
+            conn.execute_batch(
+                "CREATE TABLE api_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)
+                     WITHOUT ROWID;
+                 INSERT INTO api_meta VALUES ('rollup_version', 1), ('calls_version', 0);
+                 CREATE TABLE api_daily (day INTEGER NOT NULL, agent_id TEXT NOT NULL,
+                     mno TEXT NOT NULL, calls INTEGER NOT NULL,
+                     PRIMARY KEY (day, agent_id, mno)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for (id, country, mos) in [("a", "'IN'", 4.0), ("b", "'IN'", 2.0), ("c", "NULL", 3.5)] {
+                conn.execute_batch(&format!(
+                    "INSERT INTO calls (call_id, mno, country, direction, status, created_at_ms,
+                         created_at, duration_seconds, one_way_audio, quality_mos)
+                     VALUES ('{id}', 'Airtel', {country}, 'inbound', 'completed', 3600000,
+                         '1970-01-01T01:00:00.000Z', 10.0, 0, {mos});"
+                ))
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(store.conn()).unwrap(), SCHEMA_VERSION);
+        let (raw, anonymous): (Option<String>, i64) = store
+            .conn()
+            .query_row(
+                "SELECT from_raw, from_anonymous FROM calls WHERE call_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((raw, anonymous), (None, 0));
+        let rows =
+            breakdown_query(store.conn(), DayWindow::ending(3_600_000, 7), Dim::Country).unwrap();
+        let got: Vec<(Option<&str>, u64, Option<f64>, Option<f64>)> = rows
+            .iter()
+            .map(|(c, f)| (c.as_deref(), f.calls, f.average_mos, f.p10_mos))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("IN"), 2, Some(3.0), Some(2.0)),
+                (None, 1, Some(3.5), Some(3.5))
+            ]
+        );
+    }
 }

@@ -101,3 +101,196 @@ pub fn call_numbers(
         country: remote_info.and_then(|i| i.country).map(|c| c.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use vqprobe_wire::decode::Transport;
+
+    use super::*;
+    use crate::mno::MnoTable;
+    use crate::numbers::ported::PortedNumbers;
+    use crate::numbers::Region;
+    use crate::signal::parse_payload;
+
+    /// The parties of a real INVITE, through the SIP parser.
+    fn parties(from: &str, to: &str, extra: &str) -> Parties {
+        let text = format!(
+            "INVITE sip:x@gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1\r\nFrom: {from};tag=1\r\n\
+To: {to}\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        match parse_payload(Transport::Udp, text.as_bytes(), "X-Agent-Id").pop() {
+            Some(Ok(ev)) => *ev.parties.unwrap_or_default(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn numbering(default: Option<&str>) -> Numbering {
+        Numbering::builtin().with_default_country(default.and_then(Region::parse))
+    }
+
+    fn inbound(n: &Numbering, from: &str) -> CallNumbers {
+        let p = parties(from, "<sip:+4930901820@pbx>", "");
+        call_numbers(n, Some(&p), None, Direction::Inbound)
+    }
+
+    /// (from_number, mno, mno_source, country) of an inbound call from `from`.
+    fn summary(c: &CallNumbers) -> (Option<&str>, &str, Option<MnoSource>, Option<&str>) {
+        (
+            c.from_number.as_deref(),
+            c.mno.as_str(),
+            c.mno_source,
+            c.country.as_deref(),
+        )
+    }
+
+    const LPN: Option<MnoSource> = Some(MnoSource::Libphonenumber);
+
+    #[test]
+    fn national_numbers_need_the_default_country() {
+        let india = numbering(Some("IN"));
+        let c = inbound(&india, "<sip:09876543210@gw;user=phone>");
+        assert_eq!(
+            summary(&c),
+            (Some("+919876543210"), "Airtel", LPN, Some("IN"))
+        );
+        assert_eq!(c.from_raw.as_deref(), Some("09876543210"));
+        assert_eq!(c.to_number.as_deref(), Some("+4930901820"));
+        // Without it the number cannot be placed: kept as dialled, MNO unknown.
+        let c = inbound(&numbering(None), "<sip:09876543210@gw>");
+        assert_eq!(summary(&c), (Some("09876543210"), "unknown", None, None));
+    }
+
+    #[test]
+    fn international_forms_without_plus() {
+        let n = numbering(Some("DE"));
+        let three = (Some("+447400123456"), "Three", LPN, Some("GB"));
+        for from in [
+            "<sip:+447400123456@gw>",
+            "<sip:447400123456@gw>",
+            "<sip:0044-7400-123456@gw>",
+            "<tel:+44-7400-123456>",
+            "<sip:%2B44%207400%20123456@gw>",
+        ] {
+            assert_eq!(summary(&inbound(&n, from)), three, "{from}");
+        }
+        let none = numbering(None);
+        for from in ["<sip:0044%207400%20123456@gw>", "<sip:011447400123456@gw>"] {
+            assert_eq!(summary(&inbound(&none, from)), three, "{from}");
+        }
+        // A local number completed by its RFC 3966 phone-context.
+        let c = inbound(&none, "<tel:7400123456;phone-context=+44>");
+        assert_eq!(summary(&c), three);
+        // Extensions and short codes stay as dialled.
+        assert_eq!(
+            inbound(&n, "<sip:1001@pbx>").from_number.as_deref(),
+            Some("1001")
+        );
+        assert_eq!(inbound(&none, "<sip:1001@pbx>").mno, "unknown");
+    }
+
+    #[test]
+    fn nanp_has_a_country_but_no_carrier() {
+        let c = inbound(&numbering(None), "<sip:+12015550123@gw>");
+        assert_eq!(
+            summary(&c),
+            (Some("+12015550123"), "unknown", None, Some("US"))
+        );
+    }
+
+    #[test]
+    fn overrides_ported_and_pushed_win_in_that_order() {
+        let rows = MnoTable::from_csv_str("+447400,Override Co,GB\n+4474001,Narrow Co,GG\n")
+            .unwrap_or_default();
+        let ported = PortedNumbers::from_csv_str("+447400123456,Ported Co\n").unwrap_or_default();
+        let n = numbering(None).with_overrides(Arc::new(rows));
+        let c = inbound(&n, "<sip:+447400999999@gw>");
+        assert_eq!(
+            summary(&c),
+            (
+                Some("+447400999999"),
+                "Override Co",
+                Some(MnoSource::Override),
+                Some("GB")
+            )
+        );
+        // The longest row wins, and its country with it.
+        let c = inbound(&n, "<sip:+447400123456@gw>");
+        assert_eq!(
+            (c.mno.as_str(), c.country.as_deref()),
+            ("Narrow Co", Some("GG"))
+        );
+        let n = n.with_ported(Arc::new(ported));
+        let c = inbound(&n, "<sip:+447400123456@gw>");
+        assert_eq!(
+            summary(&c),
+            (
+                Some("+447400123456"),
+                "Ported Co",
+                Some(MnoSource::Ported),
+                Some("GB")
+            )
+        );
+        let meta = PushedCall {
+            call_id: "p".into(),
+            agent_id: None,
+            from_number: Some("0044 7400 123456".into()),
+            to_number: None,
+            direction: None,
+            mno: Some("Pushed Co".into()),
+            recording_url: None,
+            media: Vec::new(),
+        };
+        let c = call_numbers(&n, None, Some(&meta), Direction::Inbound);
+        assert_eq!(
+            summary(&c),
+            (
+                Some("+447400123456"),
+                "Pushed Co",
+                Some(MnoSource::Pushed),
+                Some("GB")
+            )
+        );
+        assert_eq!(c.from_raw.as_deref(), Some("0044 7400 123456"));
+    }
+
+    #[test]
+    fn anonymous_callers() {
+        let n = numbering(Some("GB"));
+        let c = inbound(&n, "\"Anonymous\" <sip:anonymous@anonymous.invalid>");
+        assert!(c.from_anonymous);
+        assert_eq!(summary(&c), (None, "unknown", None, None));
+        assert_eq!(c.from_raw.as_deref(), Some("anonymous"));
+        // Withheld towards the callee, asserted in the network: the number is known.
+        let p = parties(
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+            "<sip:+4930901820@pbx>",
+            "P-Asserted-Identity: <tel:07400123456>\r\nPrivacy: id\r\n",
+        );
+        let c = call_numbers(&n, Some(&p), None, Direction::Inbound);
+        assert!(c.from_anonymous);
+        assert_eq!(
+            summary(&c),
+            (Some("+447400123456"), "Three", LPN, Some("GB"))
+        );
+        // Outbound: the remote party is the callee; an anonymous caller is ours.
+        let c = call_numbers(&n, Some(&p), None, Direction::Outbound);
+        assert_eq!(
+            (c.mno.as_str(), c.country.as_deref()),
+            ("unknown", Some("DE"))
+        );
+        assert_eq!(c.to_number.as_deref(), Some("+4930901820"));
+    }
+
+    #[test]
+    fn diversion_is_normalised() {
+        let p = parties(
+            "<sip:+447400123456@gw>",
+            "<sip:+4930901820@pbx>",
+            "Diversion: <sip:030-901821@pbx>;reason=unconditional\r\n",
+        );
+        let c = call_numbers(&numbering(Some("DE")), Some(&p), None, Direction::Inbound);
+        assert_eq!(c.diverted_from.as_deref(), Some("+4930901821"));
+    }
+}

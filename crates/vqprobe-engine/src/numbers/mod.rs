@@ -178,6 +178,11 @@ impl Numbering {
 
     /// Places a number as signalled (a SIP/tel user part, `+44 20 …`, `0044…`,
     /// `011 44…`, `020 7946 0958` with a default country, E.164 digits without `+`).
+    /// Without `+`, the first valid reading wins: national in the default country
+    /// (libphonenumber's parse, which also takes its international prefix), then the
+    /// digits after `00` or `011`, then the digits as E.164 — except that where the
+    /// default country's trunk prefix is `0` and the digits do not start with it, the
+    /// international readings come first. The `bool` is whether the number is valid.
     /// `phone_context` is RFC 3966's `phone-context`: a `+` prefix there completes a
     /// local number; a domain is ignored.
     pub fn read(&self, text: &str, phone_context: Option<&str>) -> Option<(PhoneNumber, bool)> {
@@ -202,19 +207,27 @@ impl Numbering {
             let v = valid(&n);
             return Some((n, v));
         }
-        // National (or the default country's own international) form first...
-        if let Some(n) = self
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let national = self
             .default_country
             .and_then(|c| plan.parse(text, Some(c)).ok())
-            .filter(valid)
-        {
-            return Some((n, true));
+            .filter(valid);
+        // Where national numbers are dialled with trunk prefix 0 (most of the world
+        // outside NANP), digits without it are more likely E.164 without "+" (as
+        // SIP trunks send them) than a national number missing its 0: both readings
+        // can be valid ("447400123456" is a GB mobile and a DE fixed line).
+        let trunk_zero = self
+            .default_country
+            .and_then(|c| plan.national_prefix(c))
+            .is_some_and(|p| p == "0");
+        if let Some(n) = &national {
+            if !trunk_zero || digits.starts_with('0') {
+                return Some((n.clone(), true));
+            }
         }
-        // ...then international digits without "+": after the ITU's "00" or NANP's
-        // "011" international prefix, or bare (SIP trunks often send E.164 digits
-        // without the plus). Only a number valid that way is taken: "1001" is an
-        // extension, not +1 001.
-        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        // International digits without "+": after the ITU's "00" or NANP's "011"
+        // international prefix, or bare. Only a number valid that way is taken:
+        // "1001" is an extension, not +1 001.
         let tries = [
             digits.strip_prefix("00"),
             digits.strip_prefix("011"),
@@ -226,7 +239,7 @@ impl Numbering {
             .filter(|d| !d.is_empty())
             .filter_map(|d| plan.parse(&format!("+{d}"), None).ok())
             .find(valid);
-        found.map(|n| (n, true))
+        found.or(national).map(|n| (n, true))
     }
 
     /// Everything vqprobe knows about a number as signalled (see [`Numbering::read`]).

@@ -182,6 +182,7 @@ struct TerritoryData {
     id: String,
     country_code: u16,
     international_prefix: Option<String>,
+    national_prefix: Option<String>,
     national_prefix_for_parsing: Option<String>,
     national_prefix_transform_rule: Option<String>,
     leading_digits: Option<String>,
@@ -438,6 +439,13 @@ impl NumberPlan {
     /// Every region the plan covers.
     pub fn regions(&self) -> impl Iterator<Item = Region> + '_ {
         self.territories.iter().filter_map(|t| t.region)
+    }
+
+    /// The trunk prefix a region's national numbers are dialled with (`0` in most
+    /// of the world, `1` in NANP, none in Spain or Italy).
+    pub fn national_prefix(&self, region: Region) -> Option<&str> {
+        self.territory_of(region)
+            .and_then(|t| t.data.national_prefix.as_deref())
     }
 
     /// The calling code of a region.

@@ -237,3 +237,180 @@ impl SipMessage<'_> {
             .last()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse;
+
+    fn invite(from: &str, to: &str, ruri: &str, extra: &str) -> String {
+        format!(
+            "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1\r\nFrom: {from};tag=1\r\n\
+To: {to}\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    fn with<T>(text: &str, f: impl FnOnce(&SipMessage<'_>) -> T) -> T {
+        match parse(text.as_bytes()) {
+            Ok(m) => f(&m),
+            Err(e) => panic!("{e}: {text}"),
+        }
+    }
+
+    fn user(p: Option<Party>) -> Option<(String, PartySource)> {
+        p.map(|p| (p.user, p.source))
+    }
+
+    #[test]
+    fn uri_user_parts() {
+        let u = uri_user("<tel:7042;phone-context=+1-212;ext=5>").expect("tel");
+        assert_eq!(
+            (u.user.as_ref(), u.phone_context.as_deref()),
+            ("7042", Some("+1-212"))
+        );
+        let u = uri_user("sip:09876543210;npdi;rn=+919800000000@gw.example:5060;user=phone")
+            .expect("sip with user parameters");
+        assert_eq!(u.user, "09876543210");
+        assert_eq!(u.host, Some("gw.example"));
+        assert_eq!(
+            uri_user("sips:%2B44%2020@x")
+                .map(|u| u.user.into_owned())
+                .as_deref(),
+            Some("+44 20")
+        );
+        let u = uri_user("sip:5550123;phone-context=example.com@pbx").expect("local number");
+        assert_eq!(u.phone_context.as_deref(), Some("example.com"));
+        assert_eq!(uri_user("sip:pbx.example"), None, "no user part");
+        assert_eq!(uri_user("mailto:a@b"), None);
+        assert_eq!(uri_user("sip:%zz@x"), None, "bad escape");
+        assert_eq!(uri_user("tel:"), None);
+    }
+
+    #[test]
+    fn caller_prefers_asserted_numbers() {
+        let text = invite(
+            "<sip:alice@pbx>",
+            "<sip:+4930123456@gw>",
+            "sip:+4930123456@gw",
+            "P-Asserted-Identity: <sip:alice@pbx>, <tel:+44-20-7946-0958>\r\n\
+P-Asserted-Identity: <sip:+447700900001@pbx>\r\n",
+        );
+        with(&text, |m| {
+            assert_eq!(
+                user(m.caller()),
+                Some(("+44-20-7946-0958".into(), PartySource::PAssertedIdentity))
+            );
+            assert!(!m.caller_withheld());
+        });
+        // Remote-Party-ID: the calling party's, not the called party's.
+        let text = invite(
+            "<sip:alice@pbx>",
+            "<sip:b@gw>",
+            "sip:b@gw",
+            "Remote-Party-ID: <sip:+15551230000@gw>;party=called\r\n\
+Remote-Party-ID: \"Bob\" <sip:09876543210@gw>;party=calling;screen=yes;privacy=off\r\n",
+        );
+        with(&text, |m| {
+            assert_eq!(
+                user(m.caller()),
+                Some(("09876543210".into(), PartySource::RemotePartyId))
+            );
+            assert!(!m.caller_withheld());
+        });
+        // Neither: From, whatever its user part.
+        with(
+            &invite("\"Al\" <sip:alice@pbx>", "<sip:b@gw>", "sip:b@gw", ""),
+            |m| {
+                assert_eq!(user(m.caller()), Some(("alice".into(), PartySource::From)));
+            },
+        );
+    }
+
+    #[test]
+    fn withheld_callers_are_recognised() {
+        let cases = [
+            ("\"Anonymous\" <sip:anonymous@anonymous.invalid>", "", true),
+            ("<sip:restricted@gw>", "", true),
+            ("\"Withheld\" <sip:+441234@gw>", "", true),
+            ("<sip:x@anonymous.invalid>", "", true),
+            ("<sip:+441234567890@gw>", "Privacy: id\r\n", true),
+            ("<sip:+441234567890@gw>", "Privacy: user;critical\r\n", true),
+            ("<sip:+441234567890@gw>", "Privacy: none\r\n", false),
+            (
+                "<sip:+441234567890@gw>",
+                "Remote-Party-ID: <sip:+441234567890@gw>;party=calling;privacy=full\r\n",
+                true,
+            ),
+            (
+                "<sip:+441234567890@gw>",
+                "Remote-Party-ID: <sip:+441234567890@gw>;party=calling;privacy=off\r\n",
+                false,
+            ),
+            ("<sip:+441234567890@gw>", "", false),
+            ("\"Unknown Bob\" <sip:bob@gw>", "", false),
+        ];
+        for (from, extra, want) in cases {
+            let text = invite(from, "<sip:b@gw>", "sip:b@gw", extra);
+            with(&text, |m| {
+                assert_eq!(m.caller_withheld(), want, "{from} {extra}")
+            });
+        }
+        // A withheld caller with a network-asserted number keeps the number.
+        let text = invite(
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+            "<sip:b@gw>",
+            "sip:b@gw",
+            "P-Asserted-Identity: <tel:+441234567890>\r\nPrivacy: id\r\n",
+        );
+        with(&text, |m| {
+            assert!(m.caller_withheld());
+            assert_eq!(
+                user(m.caller()).map(|u| u.0).as_deref(),
+                Some("+441234567890")
+            );
+        });
+    }
+
+    #[test]
+    fn callee_and_diversion() {
+        with(
+            &invite("<sip:a@x>", "<sip:alice@pbx>", "sip:+4930123456@gw", ""),
+            |m| {
+                assert_eq!(
+                    user(m.callee()),
+                    Some(("+4930123456".into(), PartySource::RequestUri))
+                );
+                assert_eq!(m.diversion(), None);
+            },
+        );
+        with(
+            &invite("<sip:a@x>", "<tel:030-123456>", "sip:+4930999@gw", ""),
+            |m| {
+                assert_eq!(
+                    user(m.callee()),
+                    Some(("030-123456".into(), PartySource::To))
+                );
+            },
+        );
+        with(
+            &invite("<sip:a@x>", "<sip:alice@pbx>", "sip:bob@pbx", ""),
+            |m| {
+                assert_eq!(user(m.callee()), Some(("alice".into(), PartySource::To)));
+            },
+        );
+        // RFC 5806: most recent diversion first; the last one is the number dialled.
+        let text = invite(
+            "<sip:a@x>",
+            "<sip:+447700900002@gw>",
+            "sip:+447700900003@gw",
+            "Diversion: <sip:+447700900002@gw>;reason=no-answer;counter=1, <sip:voicemail@gw>\r\n\
+Diversion: <tel:020-7946-0000>;reason=unconditional\r\n",
+        );
+        with(&text, |m| {
+            assert_eq!(
+                user(m.diversion()),
+                Some(("020-7946-0000".into(), PartySource::Diversion))
+            );
+        });
+    }
+}
