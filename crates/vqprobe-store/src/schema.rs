@@ -641,7 +641,8 @@ mod tests {
         assert_eq!((raw, anonymous), (None, 0));
         let rows =
             breakdown_query(store.conn(), DayWindow::ending(3_600_000, 7), Dim::Country).unwrap();
-        let got: Vec<(Option<&str>, u64, Option<f64>, Option<f64>)> = rows
+        type Row<'a> = (Option<&'a str>, u64, Option<f64>, Option<f64>);
+        let got: Vec<Row<'_>> = rows
             .iter()
             .map(|(c, f)| (c.as_deref(), f.calls, f.average_mos, f.p10_mos))
             .collect();
