@@ -4,8 +4,9 @@ Python port `phonenumbers` (PyPI, Apache-2.0):
 
   crates/vqprobe-engine/data/numbering-plan.json  number plans of every country and
       non-geographic calling code: international and national prefixes, possible
-      lengths and the validation pattern of each number type (what parsing,
-      validation, region and type detection need; formatting rules are left out).
+      lengths, the validation pattern of each number type and which national formats
+      write the trunk prefix (what parsing, validation, region and type detection
+      need; the rest of the formatting rules is left out).
   crates/vqprobe-engine/data/carriers.tsv  the English carrier names of the mobile
       prefixes (libphonenumber's `carrier` data), one `prefix<TAB>name` per line.
 
@@ -63,6 +64,13 @@ def desc(d):
     }
 
 
+def writes_trunk_prefix(rule):
+    """Whether a national formatting rule (`0\\1`, `8 (\\1)`, not `(\\1)`) writes digits
+    before the first group: the trunk prefix (Gabon writes a 0 it has no national
+    prefix for)."""
+    return bool(rule) and any(c.isdigit() for c in rule.replace("\\1", ""))
+
+
 def territory(m):
     out = {
         "id": m.id,
@@ -76,6 +84,17 @@ def territory(m):
     }
     for key, attr in DESCS:
         out[key] = desc(getattr(m, attr))
+    # National formats, reduced to which of them write the trunk prefix: a number
+    # signalled without a trunk prefix its national form would have is more likely
+    # E.164 without "+" (see Numbering::read).
+    out["national_formats"] = [
+        {
+            "pattern": f.pattern,
+            "leading_digits": f.leading_digits_pattern[-1] if f.leading_digits_pattern else None,
+            "trunk_prefix": writes_trunk_prefix(f.national_prefix_formatting_rule),
+        }
+        for f in m.number_format
+    ]
     if out["general"] is None:
         raise SystemExit("%s has no general description" % m.id)
     return out

@@ -1,6 +1,6 @@
-//! vqprobe's numbering (number plans, validation, country, type, carrier) against the
-//! real Python `phonenumbers` package — Google's libphonenumber, the source of the
-//! data — on the same numbers: a fixed list of mobile and fixed-line numbers of 40
+//! vqprobe's numbering (number plans, validation, country, type, carrier, whether the
+//! national form writes a trunk prefix) against the real Python `phonenumbers`
+//! package — Google's libphonenumber, the source of the data — on the same numbers: a fixed list of mobile and fixed-line numbers of 40
 //! countries in E.164, national, international, RFC 3966 and `00`/`011` forms, and
 //! every region's example number of every type plus perturbed (often invalid) copies.
 //!
@@ -64,13 +64,22 @@ fn compare(case: &Value) -> Option<String> {
         .may_have_carrier()
         .then(|| carriers.lookup(n.e164().trim_start_matches('+')))
         .flatten();
-    let mine = (n.e164(), valid, country.as_deref(), kind.as_str(), carrier);
+    let trunk = plan.national_form_has_trunk_prefix(&n);
+    let mine = (
+        n.e164(),
+        valid,
+        country.as_deref(),
+        kind.as_str(),
+        carrier,
+        trunk,
+    );
     let theirs = (
         case["e164"].as_str().unwrap_or_default().to_string(),
         case["valid"].as_bool().unwrap_or_default(),
         opt_str(&case["country"]),
         case["type"].as_str().unwrap_or_default(),
         opt_str(&case["carrier"]),
+        case["national_trunk"].as_bool().unwrap_or_default(),
     );
     (mine != theirs)
         .then(|| format!("{input:?} in {region:?}: vqprobe {mine:?}, phonenumbers {theirs:?}"))

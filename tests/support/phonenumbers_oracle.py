@@ -4,7 +4,8 @@ answers for a deterministic set of numbers, printed as one JSON document.
 
 {"version": "9.0.43",
  "cases": [{"input", "region" (default region or null), "error": true} |
-           {"input", "region", "e164", "valid", "country", "type", "carrier"}, ...]}
+           {"input", "region", "e164", "valid", "country", "type", "carrier",
+            "national_trunk"}, ...]}
 
 Cases:
   * a fixed list of mobile and fixed-line numbers of the countries named by the issue
@@ -48,6 +49,10 @@ def answer(text, region):
         "country": country if country and country != "001" else None,
         "type": TYPE_NAME[pn.number_type(n)],
         "carrier": carrier.name_for_number(n, "en") or None,
+        # Whether the national format writes digits before the national significant
+        # number: the trunk prefix.
+        "national_trunk": pn.normalize_digits_only(pn.format_number(n, F.NATIONAL))
+        != pn.national_significant_number(n),
     }
 
 

@@ -180,9 +180,9 @@ impl Numbering {
     /// `011 44…`, `020 7946 0958` with a default country, E.164 digits without `+`).
     /// Without `+`, the first valid reading wins: national in the default country
     /// (libphonenumber's parse, which also takes its international prefix), then the
-    /// digits after `00` or `011`, then the digits as E.164 — except that where the
-    /// default country's trunk prefix is `0` and the digits do not start with it, the
-    /// international readings come first. The `bool` is whether the number is valid.
+    /// digits after `00` or `011`, then the digits as E.164 — except that a national
+    /// reading whose national form has a trunk prefix the digits lack comes after the
+    /// international ones. The `bool` is whether the number is valid.
     /// `phone_context` is RFC 3966's `phone-context`: a `+` prefix there completes a
     /// local number; a domain is ignored.
     pub fn read(&self, text: &str, phone_context: Option<&str>) -> Option<(PhoneNumber, bool)> {
@@ -212,16 +212,20 @@ impl Numbering {
             .default_country
             .and_then(|c| plan.parse(text, Some(c)).ok())
             .filter(valid);
-        // Where national numbers are dialled with trunk prefix 0 (most of the world
-        // outside NANP), digits without it are more likely E.164 without "+" (as
-        // SIP trunks send them) than a national number missing its 0: both readings
-        // can be valid ("447400123456" is a GB mobile and a DE fixed line).
-        let trunk_zero = self
-            .default_country
-            .and_then(|c| plan.national_prefix(c))
-            .is_some_and(|p| p == "0");
+        // A national reading is taken at once when the digits are written as the
+        // country writes its numbers: with the trunk prefix where its national form
+        // has one ("030 901820"), without where it has none ("131 2345 6789" in
+        // China, "(201) 555-0123" in the US). Digits missing a trunk prefix their
+        // national form would have are more likely E.164 without "+", as SIP trunks
+        // send them: "447400123456" is a UK mobile, though also a valid German
+        // fixed-line number without its 0.
         if let Some(n) = &national {
-            if !trunk_zero || digits.starts_with('0') {
+            let trunk = self
+                .default_country
+                .and_then(|c| plan.national_prefix(c))
+                .filter(|p| !p.is_empty());
+            let written_with_trunk = trunk.is_some_and(|p| digits.starts_with(p));
+            if written_with_trunk || !plan.national_form_has_trunk_prefix(n) {
                 return Some((n.clone(), true));
             }
         }
@@ -296,5 +300,65 @@ impl Numbering {
             number_type,
             mno,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The compiled-in data loads whole, every pattern compiles, and both files come
+    /// from the same `phonenumbers` release.
+    #[test]
+    fn builtin_data_is_complete_and_consistent() {
+        let plan = NumberPlan::from_json(PLAN_JSON).unwrap_or_default();
+        assert!(plan.len() > 240, "{} territories", plan.len());
+        assert_eq!(plan.compile_all(), Ok(()));
+        let carriers = CarrierTable::from_tsv(CARRIERS_TSV).unwrap_or_default();
+        assert!(carriers.len() > 25_000, "{} prefixes", carriers.len());
+        let version = carriers.version().unwrap_or("none");
+        assert!(
+            plan.source().ends_with(&format!(" {version}")),
+            "{}",
+            plan.source()
+        );
+        for r in ["IN", "BR", "FR", "CN", "ID", "AE", "US", "GB"] {
+            assert!(Region::parse(r).is_some_and(|r| plan.has_region(r)), "{r}");
+        }
+    }
+
+    #[test]
+    fn read_prefers_valid_readings() {
+        let de = Numbering::builtin().with_default_country(Region::parse("DE"));
+        let e164 = |n: &Numbering, t: &str| n.read(t, None).map(|(n, v)| (n.e164(), v));
+        // Trunk prefix 0: national; without it, E.164 digits first.
+        assert_eq!(e164(&de, "030 901820"), Some(("+4930901820".into(), true)));
+        assert_eq!(
+            e164(&de, "447400123456"),
+            Some(("+447400123456".into(), true))
+        );
+        assert_eq!(e164(&de, "4930901820"), Some(("+4930901820".into(), true)));
+        // NANP's trunk prefix is 1 and ten digits are the norm: national first,
+        // although +20 15550123 is a valid Egyptian number.
+        let us = Numbering::builtin().with_default_country(Region::parse("US"));
+        assert_eq!(e164(&us, "2015550123"), Some(("+12015550123".into(), true)));
+        assert_eq!(
+            e164(&us, "011 44 7400 123456"),
+            Some(("+447400123456".into(), true))
+        );
+        // International form: kept even when not valid; never reinterpreted.
+        assert_eq!(
+            e164(&de, "+44 7700 900123"),
+            Some(("+447700900123".into(), false))
+        );
+        assert_eq!(e164(&de, "+999 1234"), None);
+        assert_eq!(e164(&de, "1001"), None, "an extension");
+        assert_eq!(e164(&de, "anonymous"), None);
+        assert_eq!(e164(&de, "*67"), None);
+        assert_eq!(
+            dialled_digits(" +44 (20) 7946-0958 "),
+            Some("+442079460958".into())
+        );
+        assert_eq!(dialled_digits("alice"), None);
     }
 }

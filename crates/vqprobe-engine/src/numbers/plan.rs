@@ -198,6 +198,16 @@ struct TerritoryData {
     voicemail: Option<DescData>,
     fixed_line: Option<DescData>,
     mobile: Option<DescData>,
+    national_formats: Vec<FormatData>,
+}
+
+/// A national format: which numbers it formats, and whether it writes the trunk
+/// prefix.
+#[derive(Deserialize)]
+struct FormatData {
+    pattern: String,
+    leading_digits: Option<String>,
+    trunk_prefix: bool,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +263,9 @@ struct Compiled {
     mobile: Option<Desc>,
     /// Fixed-line and mobile numbers share one pattern (NANP): tell neither.
     same_fixed_mobile: bool,
+    /// National formats: leading digits (anchored at the start), pattern (whole),
+    /// whether the trunk prefix is written.
+    formats: Vec<(Option<Regex>, Regex, bool)>,
 }
 
 /// One territory (a region, or a non-geographic calling code such as +800).
@@ -302,17 +315,35 @@ impl Territory {
             fixed_line: desc(&d.fixed_line)?,
             mobile: desc(&d.mobile)?,
             same_fixed_mobile: d.same_mobile_and_fixed_line_pattern,
+            formats: d
+                .national_formats
+                .iter()
+                .map(|f| {
+                    Ok((
+                        f.leading_digits.as_deref().map(prefix_regex).transpose()?,
+                        full_regex(&f.pattern)?,
+                        f.trunk_prefix,
+                    ))
+                })
+                .collect::<Result<_, regex::Error>>()?,
         })
     }
 }
 
 fn full_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
+    ascii_regex(&format!("^(?:{pattern})$"))
 }
 
 /// Python's `re.match`: anchored at the start only.
 fn prefix_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})"))
+    ascii_regex(&format!("^(?:{pattern})"))
+}
+
+/// Numbers reach the patterns as ASCII digits only, so `\d` need not be Unicode's
+/// 60-odd digit ranges: ASCII classes make the compiled patterns several times
+/// smaller.
+fn ascii_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern).unicode(false).build()
 }
 
 /// Result of libphonenumber's `_test_number_length`.
@@ -453,11 +484,14 @@ impl NumberPlan {
         self.territory_of(region).map(|t| t.data.country_code)
     }
 
-    /// Compiles every territory's patterns; the first that fails, with its error.
-    /// For tests and for checking refreshed data.
+    /// Compiles every territory's patterns now (the probe compiles them on first use);
+    /// the first that fails, with its error. For tests, benches and refreshed data.
     pub fn compile_all(&self) -> Result<(), String> {
         for t in &self.territories {
-            t.compile().map_err(|e| format!("{}: {e}", t.data.id))?;
+            if t.compiled().is_none() {
+                let why = t.compile().err().map(|e| e.to_string()).unwrap_or_default();
+                return Err(format!("{}: {why}", t.data.id));
+            }
         }
         Ok(())
     }
@@ -637,6 +671,27 @@ impl NumberPlan {
         self.territory_for(n)
             .and_then(Territory::compiled)
             .map_or(NumberType::Unknown, |c| number_type_in(&n.national, c))
+    }
+
+    /// Whether the national form of the number writes the trunk prefix (`030 901820`
+    /// in Germany, `07400 123456` in the UK; not `131 2345 6789` in China nor
+    /// `(201) 555-0123` in the US): libphonenumber's national format of it (the
+    /// first format of the calling code's main territory whose leading digits and
+    /// pattern fit) has a formatting rule with the national prefix.
+    pub fn national_form_has_trunk_prefix(&self, n: &PhoneNumber) -> bool {
+        let Some(c) = self
+            .main_territory(n.country_code)
+            .and_then(Territory::compiled)
+        else {
+            return false;
+        };
+        c.formats
+            .iter()
+            .find(|(ld, pattern, _)| {
+                ld.as_ref().is_none_or(|ld| ld.is_match(&n.national))
+                    && pattern.is_match(&n.national)
+            })
+            .is_some_and(|&(_, _, trunk)| trunk)
     }
 
     /// Whether the number fits its territory's plan (libphonenumber's
