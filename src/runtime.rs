@@ -39,6 +39,8 @@ pub struct Runtime {
     pub workers: Vec<Arc<Mutex<WorkerSnapshot>>>,
     /// Set when the daemon is stopping.
     pub stopping: Arc<AtomicBool>,
+    /// The store writer's counters and fault state.
+    pub store: Option<Arc<vqprobe_store::WriterStats>>,
 }
 
 impl Runtime {

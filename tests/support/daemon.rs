@@ -224,6 +224,8 @@ pub struct Daemon {
     pub stderr_path: PathBuf,
     /// When it was spawned.
     pub started: Instant,
+    /// Its API's base URL (`http://127.0.0.1:P`).
+    pub base: String,
 }
 
 impl Daemon {
@@ -257,6 +259,7 @@ impl Daemon {
             config,
             stderr_path,
             started: Instant::now(),
+            base: format!("http://{listen}"),
         }
     }
 

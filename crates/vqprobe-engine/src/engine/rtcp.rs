@@ -22,14 +22,24 @@ impl Engine {
         dst: SocketAddr,
         payload: &[u8],
     ) {
-        self.counters.rtcp_packets += 1;
-        let compound = match wire_rtcp::parse_compound(payload) {
-            Ok(c) => c,
+        match wire_rtcp::parse_compound(payload) {
+            Ok(c) => self.on_compound(at, src, dst, &c),
             Err(_) => {
+                self.counters.rtcp_packets += 1;
                 self.counters.rtcp_malformed += 1;
-                return;
             }
-        };
+        }
+    }
+
+    /// An RTCP datagram already parsed.
+    pub(super) fn on_compound(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        compound: &wire_rtcp::Compound,
+    ) {
+        self.counters.rtcp_packets += 1;
         if compound.truncated {
             self.counters.rtcp_malformed += 1;
         }
@@ -52,11 +62,15 @@ impl Engine {
                                 if let Some(sid) = self.stream_for_report(Ssrc(vm.ssrc), src, owner)
                                 {
                                     if let Some(s) = self.streams.get_mut(sid) {
-                                        s.stream.xr = Some(Box::new(XrQuality {
+                                        let q = XrQuality {
                                             r_factor: vm.r_factor.map(f64::from),
                                             mos_lq: vm.mos_lq,
                                             mos_cq: vm.mos_cq,
-                                        }));
+                                        };
+                                        match &mut s.stream.xr {
+                                            Some(x) => **x = q,
+                                            None => s.stream.xr = Some(Box::new(q)),
+                                        }
                                     }
                                 }
                             }
