@@ -142,7 +142,11 @@ fn main() {
 
     println!(
         "## Numbering data ({})",
-        CARRIERS_TSV.lines().nth(4).unwrap_or("")
+        CARRIERS_TSV
+            .lines()
+            .nth(4)
+            .unwrap_or("")
+            .trim_start_matches("# ")
     );
     println!();
     println!("| what | size on disk | heap after loading | load time |");
