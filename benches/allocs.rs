@@ -24,7 +24,7 @@ use vqprobe::analyze::analyze_file;
 use vqprobe::capture::OfflineCapture;
 use vqprobe::engine::calls::CallConfig;
 use vqprobe::engine::engine::{BatchFrame, Engine, EngineConfig};
-use vqprobe::engine::mno::MnoTable;
+use vqprobe::engine::numbers::Numbering;
 use vqprobe::engine::time::Timestamp;
 use vqprobe::wire::decode;
 
@@ -70,7 +70,7 @@ fn measure(dir: &std::path::Path, packets: u64) -> (u64, u64, u64) {
         seed: 7,
     })
     .expect("generate the capture");
-    let calls = CallConfig::with_mno(Arc::new(MnoTable::embedded()));
+    let calls = CallConfig::with_numbering(Arc::new(Numbering::builtin()));
     let (a0, b0) = (
         ALLOCS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),
@@ -94,7 +94,7 @@ fn steady_state(path: &std::path::Path) -> (u64, u64) {
     while let Some(f) = cap.next_frame().expect("read capture") {
         raw.push((f.ts_ns, f.data.to_vec()));
     }
-    let calls = CallConfig::with_mno(Arc::new(MnoTable::embedded()));
+    let calls = CallConfig::with_numbering(Arc::new(Numbering::builtin()));
     let mut engine = Engine::new(EngineConfig::new(calls));
     let (from, to) = (raw.len() / 4, raw.len() * 3 / 4);
     let mut frames: Vec<BatchFrame<'_>> = Vec::with_capacity(256);

@@ -139,8 +139,8 @@ fn per_packet(c: &mut Criterion) {
             other => panic!("bench frame does not decode to a segment: {other:?}"),
         }
     }
-    let mno = Arc::new(vqprobe::engine::mno::MnoTable::embedded());
-    let cfg = EngineConfig::new(vqprobe::engine::calls::CallConfig::with_mno(mno));
+    let numbers = Arc::new(vqprobe::engine::numbers::Numbering::builtin());
+    let cfg = EngineConfig::new(vqprobe::engine::calls::CallConfig::with_numbering(numbers));
     // ... and the engine must take them for RTP.
     {
         let mut engine = Engine::new(cfg.clone());

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use vqprobe_engine::numbers::{builtin_plan, Region};
 
 /// Largest fixed jitter buffer accepted (ms). Beyond a second the buffer
 /// alone pushes mouth-to-ear delay past anything G.107 rates as usable.
@@ -205,13 +206,24 @@ pub struct CallsConfig {
     pub rtp_timeout_s: u64,
     /// SIP header carrying the voice agent's id.
     pub agent_header: String,
-    /// CSV prefix table (`prefix,mno,country`); `None` uses the table
-    /// compiled into the binary.
+    /// The user's MNO prefix table (`prefix,mno,country`), whose rows win over
+    /// libphonenumber's carrier prefixes; `None`: libphonenumber's alone.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "lossy_opt_path"
     )]
     pub mno_prefixes: Option<PathBuf>,
+    /// ISO 3166-1 alpha-2 country whose national format numbers without `+` or an
+    /// international prefix are read in (`09876543210` with `IN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
+    /// CSV of ported numbers (`number,mno`, from the operator's MNP feed); they win
+    /// over every prefix.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy_opt_path"
+    )]
+    pub ported_numbers: Option<PathBuf>,
 }
 
 impl Default for CallsConfig {
@@ -220,6 +232,8 @@ impl Default for CallsConfig {
             rtp_timeout_s: 30,
             agent_header: "X-Agent-Id".to_string(),
             mno_prefixes: None,
+            default_country: None,
+            ported_numbers: None,
         }
     }
 }
@@ -524,6 +538,10 @@ pub struct Overrides {
     pub db: Option<PathBuf>,
     /// `--mno-prefixes`: replaces `calls.mno_prefixes`.
     pub mno_prefixes: Option<PathBuf>,
+    /// `--default-country`: replaces `calls.default_country`.
+    pub default_country: Option<String>,
+    /// `--ported-numbers`: replaces `calls.ported_numbers`.
+    pub ported_numbers: Option<PathBuf>,
     /// `--local-net` (repeatable): replaces `capture.local_networks` when
     /// non-empty.
     pub local_nets: Vec<IpNet>,
@@ -591,6 +609,12 @@ impl Config {
         }
         if let Some(mno) = &o.mno_prefixes {
             self.calls.mno_prefixes = Some(mno.clone());
+        }
+        if let Some(c) = &o.default_country {
+            self.calls.default_country = Some(c.clone());
+        }
+        if let Some(p) = &o.ported_numbers {
+            self.calls.ported_numbers = Some(p.clone());
         }
         if !o.local_nets.is_empty() {
             self.capture.local_networks = o.local_nets.clone();
@@ -676,6 +700,15 @@ impl PipelineConfig {
     }
 }
 
+/// A country code the number plans know, as the engine's type.
+pub fn default_region(code: &str) -> Result<Region, String> {
+    Region::parse(code)
+        .filter(|r| builtin_plan().has_region(*r))
+        .ok_or_else(|| {
+            format!("must be an ISO 3166-1 alpha-2 country code libphonenumber knows (GB, IN, US…), got {code:?}")
+        })
+}
+
 impl CallsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         check_range("calls.rtp_timeout_s", self.rtp_timeout_s, 1, 86_400)?;
@@ -695,8 +728,21 @@ impl CallsConfig {
         {
             return Err(invalid(
                 "calls.mno_prefixes",
-                "must be a file path; leave it out for the built-in table".into(),
+                "must be a file path; leave it out for libphonenumber's carriers alone".into(),
             ));
+        }
+        if self
+            .ported_numbers
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "calls.ported_numbers",
+                "must be a file path; leave it out when there is no MNP feed".into(),
+            ));
+        }
+        if let Some(c) = &self.default_country {
+            default_region(c).map_err(|m| invalid("calls.default_country", m))?;
         }
         Ok(())
     }
@@ -1202,6 +1248,18 @@ agent_label_cap = 100
                 "calls.mno_prefixes",
             ),
             (
+                |c| c.calls.ported_numbers = Some(PathBuf::new()),
+                "calls.ported_numbers",
+            ),
+            (
+                |c| c.calls.default_country = Some("XX".into()),
+                "calls.default_country must be an ISO 3166-1 alpha-2 country code",
+            ),
+            (
+                |c| c.calls.default_country = Some("GBR".into()),
+                "calls.default_country",
+            ),
+            (
                 |c| {
                     c.quality
                         .codecs
@@ -1240,6 +1298,8 @@ agent_label_cap = 100
     fn effective_config_round_trips_with_every_kind_of_value() {
         let mut c = Config::default();
         c.calls.mno_prefixes = Some("/etc/vqprobe/mno.csv".into());
+        c.calls.default_country = Some("IN".into());
+        c.calls.ported_numbers = Some("/var/lib/vqprobe/mnp.csv".into());
         c.capture.local_networks = vec!["10.1.0.0/16".parse().unwrap()];
         c.quality.jitter_buffer = JitterBufferSetting::Fixed(200);
         c.quality.codecs.insert(
@@ -1279,6 +1339,8 @@ agent_label_cap = 100
             listen: Some("0.0.0.0:9000".parse().unwrap()),
             db: Some("/tmp/x.db".into()),
             mno_prefixes: Some("/tmp/mno.csv".into()),
+            default_country: Some("br".into()),
+            ported_numbers: Some("/tmp/mnp.csv".into()),
             local_nets: vec!["192.168.0.0/16".parse().unwrap()],
             workers: Some(8),
             capture_threads: Some(2),
@@ -1292,6 +1354,11 @@ agent_label_cap = 100
         assert_eq!(
             c.calls.mno_prefixes.as_deref(),
             Some(Path::new("/tmp/mno.csv"))
+        );
+        assert_eq!(c.calls.default_country.as_deref(), Some("br"));
+        assert_eq!(
+            c.calls.ported_numbers.as_deref(),
+            Some(Path::new("/tmp/mnp.csv"))
         );
         assert_eq!(
             c.capture.local_networks,

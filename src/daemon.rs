@@ -12,7 +12,7 @@ use crossbeam_channel::{bounded, Sender};
 
 use crate::batch::Batch;
 use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
-use crate::config::{Config, JitterBufferSetting};
+use crate::config::{default_region, CallsConfig, Config, JitterBufferSetting};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Dispatcher, RouteTable, WorkerMsg};
 use crate::runtime::{Runtime, SourceStats, WorkerSnapshot};
@@ -20,6 +20,8 @@ use vqprobe_engine::calls::CallConfig;
 use vqprobe_engine::codec::{CodecOverride, CodecTable};
 use vqprobe_engine::engine::{Engine, EngineConfig};
 use vqprobe_engine::mno::MnoTable;
+use vqprobe_engine::numbers::ported::PortedNumbers;
+use vqprobe_engine::numbers::Numbering;
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::CallRecord;
 use vqprobe_engine::time::Timestamp;
@@ -51,7 +53,7 @@ fn wall_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// The MNO prefix table: the file's (errors name file and line), or the built-in one.
+/// The user's MNO prefix table: the file's (errors name file and line), or none.
 pub fn load_mno(path: Option<&std::path::Path>) -> Result<MnoTable> {
     Ok(match path {
         Some(p) => {
@@ -59,14 +61,41 @@ pub fn load_mno(path: Option<&std::path::Path>) -> Result<MnoTable> {
                 .with_context(|| format!("reading MNO prefix table {}", p.display()))?;
             MnoTable::from_csv_named(&text, p)?
         }
-        None => MnoTable::embedded(),
+        None => MnoTable::default(),
     })
+}
+
+/// The ported numbers of the operator's MNP feed, or none.
+pub fn load_ported(path: Option<&std::path::Path>) -> Result<PortedNumbers> {
+    Ok(match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading ported numbers {}", p.display()))?;
+            PortedNumbers::from_csv_named(&text, p)?
+        }
+        None => PortedNumbers::default(),
+    })
+}
+
+/// libphonenumber's plans and carriers with the `[calls]` overrides: the user's
+/// prefix table, the ported numbers and the default country.
+pub fn load_numbering(calls: &CallsConfig) -> Result<Numbering> {
+    let country = calls
+        .default_country
+        .as_deref()
+        .map(default_region)
+        .transpose()
+        .map_err(|m| anyhow!("calls.default_country {m}"))?;
+    Ok(Numbering::builtin()
+        .with_overrides(Arc::new(load_mno(calls.mno_prefixes.as_deref())?))
+        .with_ported(Arc::new(load_ported(calls.ported_numbers.as_deref())?))
+        .with_default_country(country))
 }
 
 /// Builds the engine's call settings from the config (local networks default to the
 /// host's addresses).
 pub fn call_config(cfg: &Config) -> Result<CallConfig> {
-    let mno = load_mno(cfg.calls.mno_prefixes.as_deref())?;
+    let numbers = load_numbering(&cfg.calls)?;
     let overrides = cfg.quality.codecs.iter().map(|(k, v)| {
         (
             k.clone(),
@@ -88,7 +117,7 @@ pub fn call_config(cfg: &Config) -> Result<CallConfig> {
     Ok(CallConfig {
         agent_header: cfg.calls.agent_header.clone(),
         local_nets,
-        mno: Arc::new(mno),
+        numbers: Arc::new(numbers),
         codecs: Arc::new(codecs),
     })
 }

@@ -17,7 +17,7 @@
 //! lands in the last 24 hours, the rest plays in real time.
 //!
 //! Remote numbers come from [`MNOS`], the one place that ties a demo MNO to a number
-//! prefix of the MNO table (`config/mno-prefixes.csv`, embedded in the binary).
+//! prefix of libphonenumber's carrier data (compiled in; see `vqprobe_engine::numbers`).
 
 // The tests' generator, shared as is (it depends on nothing but std).
 #[path = "../tests/support/capgen.rs"]
@@ -52,11 +52,11 @@ pub const LIVE_POINT: Nanos = 1_700_006_400 * 1_000_000_000;
 
 const DAY: Nanos = secs(86_400);
 
-/// One far-end network: its name in the MNO table, a prefix of its numbers there, how
-/// often it calls, and how its leg behaves.
+/// One far-end network: its name in libphonenumber's carrier data, a prefix of its
+/// numbers there, how often it calls, and how its leg behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoMno {
-    /// Name as the MNO table gives it (`unknown` for a number it does not cover).
+    /// Name as the carrier data gives it (`unknown` for a number it does not cover).
     pub name: &'static str,
     /// A prefix (E.164) of its numbers; subscriber digits are added to fill 12 or 13.
     pub prefix: &'static str,
@@ -74,20 +74,21 @@ pub struct DemoMno {
     pub bad_chance: f64,
 }
 
-/// Every far-end network of the demo, with a number prefix from the MNO table. When the
-/// MNO data changes, this is the one list to adapt (a test checks each prefix still
-/// names its MNO).
+/// Every far-end network of the demo, with a number prefix from the carrier data,
+/// chosen so that no two networks share a name (libphonenumber has a "Vodafone" in
+/// both the UK and Germany). When the data changes, this is the one list to adapt (a
+/// test checks each number still names its MNO).
 #[rustfmt::skip]
 pub const MNOS: &[DemoMno] = &[
-    mno("EE",                  "+447956",  12, 20,  38, 0.001, 0.04, 0.0),
-    mno("Vodafone UK",         "+447785",  12, 18,  42, 0.001, 0.05, 0.0),
-    mno("O2 UK",               "+447802",  12, 14,  45, 0.002, 0.06, 0.0),
-    mno("Telekom Deutschland", "+491511",  13, 10,  62, 0.001, 0.04, 0.0),
-    mno("Vodafone Germany",    "+491522",  13,  8,  66, 0.002, 0.06, 0.0),
-    mno("Vodacom",             "+2782",    11,  6, 210, 0.004, 0.08, 0.0),
-    mno("Safaricom",           "+25470",   12,  6, 240, 0.005, 0.08, 0.0),
-    mno("MTN Nigeria",         "+234803",  13, 10, 320, 0.012, 0.40, 0.30),
-    mno("unknown",             "+1212555", 11,  4,  95, 0.001, 0.05, 0.0),
+    mno("EE",         "+447956",  12, 20,  38, 0.001, 0.04, 0.0),
+    mno("Three",      "+447723",  12, 18,  42, 0.001, 0.05, 0.0),
+    mno("O2",         "+447802",  12, 14,  45, 0.002, 0.06, 0.0),
+    mno("T-Mobile",   "+491511",  13, 10,  62, 0.001, 0.04, 0.0),
+    mno("Vodafone",   "+491522",  13,  8,  66, 0.002, 0.06, 0.0),
+    mno("Vodacom",    "+2782",    11,  6, 210, 0.004, 0.08, 0.0),
+    mno("Safaricom",  "+25470",   12,  6, 240, 0.005, 0.08, 0.0),
+    mno("MTN",        "+234803",  13, 10, 320, 0.012, 0.40, 0.30),
+    mno("unknown",    "+1212555", 11,  4,  95, 0.001, 0.05, 0.0),
 ];
 
 /// A [`DemoMno`] in one line: name, prefix, digits, weight, RTT, loss, burst and bad
@@ -734,15 +735,16 @@ impl DemoSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vqprobe_engine::mno::MnoTable;
+    use vqprobe_engine::numbers::Numbering;
 
     #[test]
     fn every_demo_number_names_its_mno() {
-        let table = MnoTable::embedded();
+        let numbering = Numbering::builtin();
         let p = plan(12 * 3600);
         for c in &p.calls {
             let want = MNOS[c.mno].name;
-            let got = table.lookup(&c.remote).map_or("unknown", |(m, _)| m);
+            let info = numbering.classify(&c.remote, None);
+            let got = info.mno.as_ref().map_or("unknown", |m| m.name.as_str());
             assert_eq!(got, want, "{} ({})", c.remote, c.call_id);
         }
     }

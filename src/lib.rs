@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod demo;
 pub mod hold;
 pub mod metrics;
+pub mod number;
 pub mod pipeline;
 pub mod preflight;
 pub mod report;

@@ -13,7 +13,6 @@ use vqprobe::analyze;
 use vqprobe::config::Config;
 use vqprobe::engine::codec::{self, CodecTable};
 use vqprobe::engine::emodel::{self, G107Params};
-use vqprobe::engine::mno::MnoTable;
 
 #[derive(Parser)]
 #[command(
@@ -73,15 +72,29 @@ enum Cmd {
         /// Networks of the probed host (repeatable); media to them is inbound.
         #[arg(long = "local-net", value_name = "CIDR")]
         local_net: Vec<IpNet>,
-        /// MNO prefix table (`prefix,mno,country`); the shipped table by default.
-        #[arg(long, value_name = "CSV")]
-        mno_prefixes: Option<PathBuf>,
+        #[command(flatten)]
+        numbering: NumberingArgs,
         /// SIP header that names the agent.
         #[arg(long, default_value = "X-Agent-Id")]
         agent_header: String,
         /// Print throughput and peak memory to stderr.
         #[arg(long)]
         stats: bool,
+    },
+    /// What vqprobe makes of a number: E.164, country, line type and MNO.
+    Number {
+        /// Numbers in any format (`+919876543210`, `09876543210`, `0044 20 7946 0958`)
+        /// or SIP/tel URIs.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// TOML config whose `[calls]` numbering settings to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        numbering: NumberingArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// The E-model as a calculator.
     Emodel {
@@ -112,6 +125,36 @@ enum Cmd {
     },
 }
 
+/// How numbers are read and which tables name their MNO.
+#[derive(clap::Args, Default)]
+struct NumberingArgs {
+    /// Your MNO prefix table (`prefix,mno,country`); its rows win over libphonenumber.
+    #[arg(long, value_name = "CSV")]
+    mno_prefixes: Option<PathBuf>,
+    /// Country whose national format numbers without `+` are read in (ISO code).
+    #[arg(long, value_name = "CC")]
+    default_country: Option<String>,
+    /// Ported numbers from the MNP feed (`number,mno`).
+    #[arg(long, value_name = "CSV")]
+    ported_numbers: Option<PathBuf>,
+}
+
+impl NumberingArgs {
+    /// The `[calls]` section with these flags over it.
+    fn over(&self, mut calls: vqprobe::config::CallsConfig) -> vqprobe::config::CallsConfig {
+        if let Some(p) = &self.mno_prefixes {
+            calls.mno_prefixes = Some(p.clone());
+        }
+        if let Some(c) = &self.default_country {
+            calls.default_country = Some(c.clone());
+        }
+        if let Some(p) = &self.ported_numbers {
+            calls.ported_numbers = Some(p.clone());
+        }
+        calls
+    }
+}
+
 /// Flags that override the config file.
 #[derive(clap::Args, Default)]
 struct OverrideArgs {
@@ -124,9 +167,8 @@ struct OverrideArgs {
     /// SQLite database path.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// MNO prefix table.
-    #[arg(long, value_name = "CSV")]
-    mno_prefixes: Option<PathBuf>,
+    #[command(flatten)]
+    numbering: NumberingArgs,
     /// Networks of the probed host (repeatable).
     #[arg(long = "local-net", value_name = "CIDR")]
     local_net: Vec<IpNet>,
@@ -144,7 +186,9 @@ impl OverrideArgs {
             interfaces: self.interface.clone(),
             listen: self.listen,
             db: self.db.clone(),
-            mno_prefixes: self.mno_prefixes.clone(),
+            mno_prefixes: self.numbering.mno_prefixes.clone(),
+            default_country: self.numbering.default_country.clone(),
+            ported_numbers: self.numbering.ported_numbers.clone(),
             local_nets: self.local_net.clone(),
             workers: self.workers,
             capture_threads: self.capture_threads,
@@ -300,22 +344,47 @@ fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn load_mno(path: Option<&PathBuf>) -> Result<Arc<MnoTable>> {
-    Ok(Arc::new(vqprobe::daemon::load_mno(
-        path.map(PathBuf::as_path),
-    )?))
+/// The numbering of `[calls]` (validated) with the flags over it.
+fn load_numbering(
+    calls: vqprobe::config::CallsConfig,
+    args: &NumberingArgs,
+) -> Result<vqprobe::engine::numbers::Numbering> {
+    let calls = args.over(calls);
+    vqprobe::daemon::load_numbering(&calls)
+}
+
+fn run_number(
+    numbers: Vec<String>,
+    config: Option<PathBuf>,
+    args: NumberingArgs,
+    format: Format,
+) -> Result<()> {
+    let calls = match &config {
+        Some(p) => Config::load(p)?.calls,
+        None => Config::default().calls,
+    };
+    let numbering = load_numbering(calls, &args)?;
+    let reports: Vec<_> = numbers
+        .iter()
+        .map(|n| vqprobe::number::describe(&numbering, n))
+        .collect();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Format::Table => print!("{}", vqprobe::number::table(&reports, &numbering)),
+    }
+    Ok(())
 }
 
 fn run_analyze(
     file: PathBuf,
     format: Format,
     local_net: Vec<IpNet>,
-    mno_prefixes: Option<PathBuf>,
+    numbering: NumberingArgs,
     agent_header: String,
     stats: bool,
 ) -> Result<()> {
-    let mno = load_mno(mno_prefixes.as_ref())?;
-    let mut cfg = vqprobe::engine::calls::CallConfig::with_mno(mno);
+    let numbers = load_numbering(Config::default().calls, &numbering)?;
+    let mut cfg = vqprobe::engine::calls::CallConfig::with_numbering(Arc::new(numbers));
     cfg.local_nets = local_net;
     cfg.agent_header = agent_header;
     let started = Instant::now();
@@ -460,10 +529,16 @@ fn main() -> ExitCode {
             file,
             format,
             local_net,
-            mno_prefixes,
+            numbering,
             agent_header,
             stats,
-        } => run_analyze(file, format, local_net, mno_prefixes, agent_header, stats),
+        } => run_analyze(file, format, local_net, numbering, agent_header, stats),
+        Cmd::Number {
+            numbers,
+            config,
+            numbering,
+            format,
+        } => run_number(numbers, config, numbering, format),
         Cmd::Emodel {
             codec,
             ie,

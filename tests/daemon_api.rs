@@ -7,8 +7,8 @@
 //! MNO and agent tables, aggregate queries, export) is computed here by hand from those
 //! records.
 //!
-//! * [`replayed_calls_through_the_api`]: 12 SIP calls (3 agents; far ends on Telekom
-//!   Deutschland, Vodafone Germany, Vodafone UK and one unknown number; inbound and
+//! * [`replayed_calls_through_the_api`]: 12 SIP calls (3 agents; far ends on T-Mobile
+//!   and Vodafone in Germany, Three in the UK and one unknown number; inbound and
 //!   outbound; a 486 and a CANCEL; 12–30 s of two-way PCMU with seeded 0/1/5/20 % loss;
 //!   RTCP round trips on four). The capture carries today's timestamps and is replayed
 //!   at `--speed 0` without `--rebase-time`, so the daemon sees exactly what analyze saw
@@ -229,16 +229,30 @@ fn ids<'a>(calls: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
         .collect()
 }
 
-/// The MNO the shipped table gives each remote number of the mixes.
+/// The MNO libphonenumber's carrier data gives each remote number of the mixes (as
+/// Python `phonenumbers`' `carrier.name_for_number` says; tests/numbers_oracle.rs
+/// holds vqprobe to that package).
 fn expected_mno(number: &str) -> &'static str {
     if number.starts_with("+49151") {
-        "Telekom Deutschland"
+        "T-Mobile"
     } else if number.starts_with("+49152") {
-        "Vodafone Germany"
-    } else if number.starts_with("+447785") {
-        "Vodafone UK"
+        "Vodafone"
+    } else if number.starts_with("+447400") {
+        "Three"
     } else {
         "unknown"
+    }
+}
+
+/// The country libphonenumber gives each remote number of the mixes (+1 555 is not a
+/// valid NANP number, so no country).
+fn expected_country(number: &str) -> Value {
+    if number.starts_with("+49") {
+        json!("DE")
+    } else if number.starts_with("+44") {
+        json!("GB")
+    } else {
+        Value::Null
     }
 }
 
@@ -343,6 +357,13 @@ fn check_truth_against_plan(
         assert_eq!(t["from_number"], c.caller_number(), "{what}");
         assert_eq!(t["to_number"], c.callee_number(), "{what}");
         assert_eq!(t["mno"], expected_mno(c.remote_number), "{what}");
+        assert_eq!(t["country"], expected_country(c.remote_number), "{what}");
+        let source = (expected_mno(c.remote_number) != "unknown").then_some("libphonenumber");
+        assert_eq!(t["mno_source"], json!(source), "{what}");
+        // The capture writes E.164 user parts: raw and normalised agree.
+        assert_eq!(t["from_raw"], c.caller_number(), "{what}");
+        assert_eq!(t["to_raw"], c.callee_number(), "{what}");
+        assert_eq!(t["from_anonymous"], false, "{what}");
         let streams = t["streams"].as_array().expect("streams");
         if c.outcome != callmix::Outcome::Completed {
             assert!(streams.is_empty(), "{what}: {t}");
@@ -440,13 +461,7 @@ fn replayed_calls_through_the_api() {
     for a in ["agent-a", "agent-b", "agent-c", "agent-nobody"] {
         cases.push((format!("agent_id={a}"), by(&|c| c["agent_id"] == a)));
     }
-    for m in [
-        "Telekom Deutschland",
-        "Vodafone Germany",
-        "Vodafone UK",
-        "unknown",
-        "EE",
-    ] {
+    for m in ["T-Mobile", "Vodafone", "Three", "unknown", "EE"] {
         cases.push((format!("mno={}", enc(m)), by(&|c| c["mno"] == m)));
     }
     for s in ["completed", "failed", "abandoned", "in_progress"] {
@@ -474,11 +489,9 @@ fn replayed_calls_through_the_api() {
         by(&|c| c["agent_id"] == "agent-a" && c["direction"] == "outbound"),
     ));
     cases.push((
-        format!("mno={}&status=completed&min_mos=3.5", enc("Vodafone UK")),
+        format!("mno={}&status=completed&min_mos=3.5", enc("Three")),
         by(&|c| {
-            c["mno"] == "Vodafone UK"
-                && c["status"] == "completed"
-                && mos(c).is_some_and(|m| m >= 3.5)
+            c["mno"] == "Three" && c["status"] == "completed" && mos(c).is_some_and(|m| m >= 3.5)
         }),
     ));
     let today_s = today();
@@ -684,43 +697,44 @@ fn replayed_calls_through_the_api() {
     for a in ["agent-a", "agent-b", "agent-c"] {
         check_summary(&format!("days=7&agent_id={a}"), &|c| c["agent_id"] == a);
     }
-    for m in [
-        "Telekom Deutschland",
-        "Vodafone Germany",
-        "Vodafone UK",
-        "unknown",
-    ] {
+    for m in ["T-Mobile", "Vodafone", "Three", "unknown"] {
         check_summary(&format!("days=7&mno={}", enc(m)), &|c| c["mno"] == m);
     }
     check_summary(
-        &format!("days=7&agent_id=agent-c&mno={}", enc("Vodafone UK")),
-        &|c| c["agent_id"] == "agent-c" && c["mno"] == "Vodafone UK",
+        &format!("days=7&agent_id=agent-c&mno={}", enc("Three")),
+        &|c| c["agent_id"] == "agent-c" && c["mno"] == "Three",
     );
-    // agent-c's only classified call is unresolved; Vodafone Germany has none.
+    // agent-c's only classified call is unresolved; Vodafone's calls have none.
     approx(
         &summary("agent_id=agent-c")["resolution_rate"],
         Some(0.0),
         "agent-c",
     );
-    assert!(summary(&format!("mno={}", enc("Vodafone Germany")))["resolution_rate"].is_null());
+    assert!(summary(&format!("mno={}", enc("Vodafone")))["resolution_rate"].is_null());
     let m = c.get("/v1/analytics?days=5").error(400, "bad_request");
     assert!(m.contains("days"), "{m}");
 
     // ---- MNO and agent tables ------------------------------------------------------
     let groups = |key: &str| -> Vec<(String, Value)> {
+        // A null agent or country is a group of its own, named "" here.
+        let name_of = |c: &Value| c[key].as_str().unwrap_or("").to_string();
         let mut names: Vec<String> = calls
             .iter()
-            .map(|c| c[key].as_str().unwrap_or("").to_string())
+            .map(|c| name_of(c))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let count = |name: &str| calls.iter().filter(|c| c[key] == name).count();
+        let count = |name: &str| calls.iter().filter(|c| name_of(c) == name).count();
         // Most calls first, then by name.
         names.sort_by(|a, b| count(b).cmp(&count(a)).then(a.cmp(b)));
         names
             .into_iter()
             .map(|name| {
-                let sel: Vec<&Value> = calls.iter().copied().filter(|c| c[key] == name).collect();
+                let sel: Vec<&Value> = calls
+                    .iter()
+                    .copied()
+                    .filter(|c| name_of(c) == name)
+                    .collect();
                 (name, figures(&sel))
             })
             .collect()
@@ -729,14 +743,12 @@ fn replayed_calls_through_the_api() {
     for (path, key) in [
         ("/v1/analytics/mno?days=7", "mno"),
         ("/v1/analytics/agents?days=7", "agent_id"),
+        ("/v1/analytics/countries?days=7", "country"),
     ] {
         let got = c.get_json(path);
         let rows = got.as_array().expect("rows");
         let want = groups(key);
-        let got_names: Vec<&str> = rows
-            .iter()
-            .map(|r| r[key].as_str().unwrap_or("?"))
-            .collect();
+        let got_names: Vec<&str> = rows.iter().map(|r| r[key].as_str().unwrap_or("")).collect();
         let want_names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(got_names, want_names, "{path}: rows and their order");
         table.push_str(&format!(
@@ -1052,6 +1064,7 @@ fn replayed_calls_through_the_api() {
         ("POST", "/v1/analytics"),
         ("GET", "/v1/analytics/mno"),
         ("GET", "/v1/analytics/agents"),
+        ("GET", "/v1/analytics/countries"),
         ("GET", "/v1/calls"),
         ("POST", "/v1/calls"),
         ("GET", "/v1/calls/{call_id}"),
@@ -1404,7 +1417,7 @@ fn pushed_metadata_names_rtp_only_media() {
     );
     // The running flow's id once the daemon tracks its two streams.
     wait_active_streams(&c, 2);
-    push(&id_running, running.site, "+447785999000");
+    push(&id_running, running.site, "+447400999000");
     let pushed_running_after = probe.started.elapsed();
 
     // Both calls end by the 2 s RTP timeout after the replay (~8 s at speed 3).
@@ -1429,7 +1442,7 @@ fn pushed_metadata_names_rtp_only_media() {
     check_pushed(
         &stored[&id_running],
         &id_running,
-        "+447785999000",
+        "+447400999000",
         &want_running,
     );
     // No stray RTP-only call for the same media.
@@ -1488,7 +1501,7 @@ fn push_for_running_flow_on_another_worker() {
     let resp = c.send_json(
         "POST",
         "/v1/calls",
-        &push_body(&id, running.site, "+447785999000"),
+        &push_body(&id, running.site, "+447400999000"),
     );
     assert_eq!(resp.status, 202, "{}", resp.text());
     let listing = wait_final(&c, &mut probe, 1);
@@ -1547,6 +1560,7 @@ fn api_keys_from_config_and_env() {
         ("GET", "/v1/analytics"),
         ("GET", "/v1/analytics/mno"),
         ("GET", "/v1/analytics/agents"),
+        ("GET", "/v1/analytics/countries"),
         ("GET", "/v1/agents/agent-a/conversations/export"),
         ("GET", "/openapi.json"),
         ("POST", "/v1/analytics"),

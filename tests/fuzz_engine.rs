@@ -63,9 +63,9 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn engine() -> Engine {
-    let mno = Arc::new(vqprobe::engine::mno::MnoTable::embedded());
+    let numbers = Arc::new(vqprobe::engine::numbers::Numbering::builtin());
     Engine::new(EngineConfig::new(
-        vqprobe::engine::calls::CallConfig::with_mno(mno),
+        vqprobe::engine::calls::CallConfig::with_numbering(numbers),
     ))
 }
 

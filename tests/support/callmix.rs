@@ -3,7 +3,7 @@
 //! `tests/daemon_prometheus.rs`).
 //!
 //! A mix is a list of [`MixCall`]s: agent (the `X-Agent-Id` header), direction, the remote
-//! number (chosen from `config/mno-prefixes.csv` so the MNO is known), outcome, media
+//! number (chosen where libphonenumber's carrier data names the MNO), outcome, media
 //! length, and seeded loss per direction. [`write_mix`] turns it into a pcap with SIP
 //! signalling, two-way PCMU RTP and optional RTCP (an SR/RR pair giving a round trip).
 //! [`write_rtp_only`] writes RTP-only flows (no SIP) behind a lead-in packet, for pushed
@@ -329,7 +329,7 @@ pub fn write_rtp_only(path: &Path, base: Nanos, flows: &[RtpOnlyFlow]) {
 }
 
 /// The 12-call mix of `tests/daemon_api.rs`: agents a/b/c (4 calls each), far ends on
-/// Telekom Deutschland, Vodafone Germany and Vodafone UK plus one unknown (+1 555…),
+/// T-Mobile (DE), Vodafone (DE) and Three (GB) plus one unknown (+1 555…),
 /// inbound and outbound, one 486 and one CANCEL, media 12–30 s with 0/1/5 % loss per
 /// direction, and one call with 20 % loss towards the site (MOS below 3.1, a "poor"
 /// call). Four completed calls carry RTCP, so they have a round trip.
@@ -376,7 +376,7 @@ pub fn api_mix() -> Vec<MixCall> {
         (
             "agent-a",
             false,
-            "+447785123456",
+            "+447400123456",
             "+4930900100",
             Completed,
             15,
@@ -424,7 +424,7 @@ pub fn api_mix() -> Vec<MixCall> {
         (
             "agent-b",
             true,
-            "+447785000003",
+            "+447400000003",
             "+4930900200",
             Busy,
             0,
@@ -448,7 +448,7 @@ pub fn api_mix() -> Vec<MixCall> {
         (
             "agent-c",
             true,
-            "+447785000005",
+            "+447400000005",
             "+4930900300",
             Completed,
             28,
@@ -484,7 +484,7 @@ pub fn api_mix() -> Vec<MixCall> {
         (
             "agent-c",
             true,
-            "+447785000008",
+            "+447400000008",
             "+4930900300",
             Completed,
             14,
@@ -515,13 +515,13 @@ pub fn api_mix() -> Vec<MixCall> {
 
 /// A short mix for the Prometheus test: `n` calls starting 1 s apart with 3–4 s of
 /// media each (so at `--speed 1` they end one by one over about `n` seconds). Agent and
-/// far end go round together (agent-a on Telekom, agent-b on Vodafone Germany, agent-c
-/// on Vodafone UK, every fourth call outbound), so each MNO/agent series is observed
+/// far end go round together (agent-a on T-Mobile, agent-b on Vodafone, agent-c
+/// on Three, every fourth call outbound), so each MNO/agent series is observed
 /// again after it first appears and rate() over it is not zero; agent-a's calls carry
 /// RTCP (a round trip). Call 4 is refused (486), call 7 cancelled.
 pub fn staggered_mix(n: usize) -> Vec<MixCall> {
     const AGENTS: [&str; 3] = ["agent-a", "agent-b", "agent-c"];
-    const REMOTES: [&str; 3] = ["+4915112345670", "+4915201234567", "+447785123456"];
+    const REMOTES: [&str; 3] = ["+4915112345670", "+4915201234567", "+447400123456"];
     const LOSS: [f64; 3] = [0.0, 0.01, 0.05];
     (0..n)
         .map(|i| MixCall {

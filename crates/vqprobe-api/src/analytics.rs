@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vqprobe_store::query::analytics::{AgentRow, Dim, Group, MnoRow, Summary};
+use vqprobe_store::query::analytics::{AgentRow, CountryRow, Dim, Group, MnoRow, Summary};
 use vqprobe_store::time::DayWindow;
 
 use super::db::blocking;
@@ -121,6 +121,31 @@ pub(crate) async fn by_agent(
     Ok(Json(
         rows.into_iter()
             .map(|(agent_id, figures)| AgentRow { agent_id, figures })
+            .collect(),
+    ))
+}
+
+/// Call quality per country of the remote party over the last 7, 30 or 90 UTC days,
+/// most calls first.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/countries",
+    tag = "analytics",
+    params(DaysParams),
+    responses(
+        (status = 200, description = "One row per ISO 3166-1 alpha-2 country (country null: remote number not placed), most calls first", body = [CountryRow]),
+        (status = 400, description = "days not 7, 30 or 90", body = ErrorBody),
+        (status = 401, description = "No valid key", body = ErrorBody),
+    )
+)]
+pub(crate) async fn by_country(
+    State(app): State<Arc<App>>,
+    ApiQuery(p): ApiQuery<DaysParams>,
+) -> Result<Json<Vec<CountryRow>>, ApiError> {
+    let rows = breakdown(app, p, Dim::Country).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(country, figures)| CountryRow { country, figures })
             .collect(),
     ))
 }

@@ -125,6 +125,12 @@ fn routes() -> Vec<Route> {
             Access::Key,
             get(analytics::by_agent),
         ),
+        (
+            "GET",
+            "/v1/analytics/countries",
+            Access::Key,
+            get(analytics::by_country),
+        ),
         ("GET", "/v1/calls", Access::Key, get(calls::list)),
         ("POST", "/v1/calls", Access::Key, post(calls::push)),
         ("GET", "/v1/calls/{call_id}", Access::Key, get(calls::get)),

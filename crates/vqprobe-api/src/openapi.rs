@@ -44,7 +44,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "vqprobe",
-        description = "Passive voice-quality probe: call records scored with the ITU-T G.107 E-model, analytics per MNO and agent, Prometheus metrics. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+        description = "Passive voice-quality probe: call records scored with the ITU-T G.107 E-model, analytics per MNO, country and agent, Prometheus metrics. Errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "MIT")
     ),
     security(("bearer" = [])),
@@ -53,6 +53,7 @@ impl Modify for BearerAuth {
         super::analytics::summary,
         super::analytics::by_mno,
         super::analytics::by_agent,
+        super::analytics::by_country,
         super::query::run,
         super::calls::list,
         super::calls::get,
@@ -65,7 +66,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(ErrorBody, CallRecord, CallSummary, PushedCall)),
     tags(
-        (name = "analytics", description = "Volume and quality over time, per MNO and per agent"),
+        (name = "analytics", description = "Volume and quality over time, per MNO, per country and per agent"),
         (name = "calls", description = "Call records, pushed metadata, resolution, export"),
         (name = "ops", description = "Health, metrics, this document"),
     )
@@ -190,7 +191,12 @@ mod tests {
                 agent_id: None,
                 from_number: None,
                 to_number: None,
+                from_raw: None,
+                to_raw: None,
+                from_anonymous: false,
+                diverted_from: None,
                 mno: "unknown".into(),
+                mno_source: None,
                 country: None,
                 direction: Direction::Inbound,
                 status: CallStatus::Completed,

@@ -28,6 +28,7 @@ pub mod emodel;
 pub mod engine;
 pub mod media;
 pub mod mno;
+pub mod numbers;
 pub mod ownership;
 pub mod push;
 pub mod record;

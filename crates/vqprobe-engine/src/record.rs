@@ -1,6 +1,7 @@
 //! The records the engine produces, in the JSON shape of the contract (snake_case;
 //! absent figures are `null`, not 0).
 
+pub use crate::numbers::MnoSource;
 use serde::{Deserialize, Serialize};
 use vqprobe_wire::{Pt, Ssrc};
 
@@ -222,13 +223,32 @@ pub struct CallSummary {
     pub sip_call_id: Option<String>,
     /// Agent, from pushed metadata or the agent header.
     pub agent_id: Option<String>,
-    /// Caller's number.
+    /// Caller's number: E.164 when it could be placed in a country (valid, or written
+    /// in international form), else the digits as signalled (an extension).
     pub from_number: Option<String>,
-    /// Callee's number.
+    /// Callee's number, as `from_number`.
     pub to_number: Option<String>,
+    /// The caller's user part as signalled or pushed, before normalisation
+    /// (`09876543210`, `+44 20 7946 0958`, `anonymous`, `alice`).
+    #[serde(default)]
+    pub from_raw: Option<String>,
+    /// The callee's user part as signalled or pushed.
+    #[serde(default)]
+    pub to_raw: Option<String>,
+    /// The caller withheld their identity (anonymous From, `Privacy: id`, RPID
+    /// `privacy=full`); `from_number` still holds a network-asserted number if any.
+    #[serde(default)]
+    pub from_anonymous: bool,
+    /// The number the call was first diverted from (Diversion header), normalised as
+    /// `from_number`.
+    #[serde(default)]
+    pub diverted_from: Option<String>,
     /// Mobile network operator of the remote number, or `unknown`.
     pub mno: String,
-    /// ISO country of the remote number.
+    /// Which table named the MNO; `null` when it is `unknown`.
+    #[serde(default)]
+    pub mno_source: Option<MnoSource>,
+    /// ISO 3166-1 alpha-2 country of the remote number.
     pub country: Option<String>,
     /// `inbound` when the far end placed the call.
     pub direction: Direction,

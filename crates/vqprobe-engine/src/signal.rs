@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use vqprobe_wire::decode::Transport;
 use vqprobe_wire::sdp::{self, SessionDescription};
-use vqprobe_wire::sip::{self, Method, SipError, SipMessage};
+use vqprobe_wire::sip::{self, Method, Party, SipError, SipMessage};
 use vqprobe_wire::Pt;
 
 use crate::media::{PayloadFormat, PayloadMap};
@@ -131,6 +131,20 @@ pub struct Offer {
     pub codec: Option<String>,
 }
 
+/// The parties of a call as its INVITE names them (user parts as signalled; the
+/// record normalises them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parties {
+    /// The caller (P-Asserted-Identity, Remote-Party-ID, else From).
+    pub caller: Option<Party>,
+    /// The callee (To, else the Request-URI).
+    pub callee: Option<Party>,
+    /// The number the call was first diverted from (Diversion).
+    pub diversion: Option<Party>,
+    /// The caller withheld their identity (anonymous From, Privacy, RPID privacy).
+    pub caller_withheld: bool,
+}
+
 /// A SIP message, as call tracking sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SipEvent {
@@ -140,10 +154,9 @@ pub struct SipEvent {
     pub method: SipMethod,
     /// Status code of a response; `None` for a request.
     pub status: Option<u16>,
-    /// The caller's number (P-Asserted-Identity, else From).
-    pub caller_number: Option<String>,
-    /// The callee's number (To, else the Request-URI).
-    pub callee_number: Option<String>,
+    /// Who calls whom, as an INVITE request signals it; `None` on every other
+    /// message (only the INVITE that opens a dialog is read for numbers).
+    pub parties: Option<Box<Parties>>,
     /// The configured agent header's value.
     pub agent: Option<String>,
     /// To-tag: tells forked early dialogs apart.
@@ -162,8 +175,14 @@ impl SipEvent {
             call_id: Arc::from(msg.call_id),
             method: SipMethod::from_wire(msg.method()),
             status: msg.status(),
-            caller_number: msg.caller_number(),
-            callee_number: msg.callee_number(),
+            parties: (msg.is_request() && msg.method() == Method::Invite).then(|| {
+                Box::new(Parties {
+                    caller: msg.caller(),
+                    callee: msg.callee(),
+                    diversion: msg.diversion(),
+                    caller_withheld: msg.caller_withheld(),
+                })
+            }),
             agent: msg
                 .header(agent_header)
                 .map(|s| s.trim().to_string())
@@ -305,7 +324,10 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
         assert_eq!(&*ev.call_id, "abc@10.0.0.1");
         assert_eq!((ev.method, ev.status), (SipMethod::Invite, None));
         assert_eq!(ev.agent.as_deref(), Some("agent-42"));
-        assert_eq!(ev.caller_number.as_deref(), Some("+447700900123"));
+        let parties = ev.parties.as_deref().expect("an INVITE names its parties");
+        let caller = parties.caller.as_ref().map(|p| p.user.as_str());
+        assert_eq!(caller, Some("+447700900123"));
+        assert!(!parties.caller_withheld);
         let offer = ev.offer.as_ref().expect("sdp");
         assert_eq!(offer.media.len(), 1);
         let m = &offer.media[0];

@@ -1062,7 +1062,12 @@ mod tests {
                     agent_id: (r % 5 != 0).then(|| format!("a{}", r % 3)),
                     from_number: None,
                     to_number: None,
+                    from_raw: None,
+                    to_raw: None,
+                    from_anonymous: false,
+                    diverted_from: None,
                     mno: ["X", "Y", "Z"][(r % 3) as usize].into(),
+                    mno_source: None,
                     country: None,
                     direction: if r % 2 == 0 {
                         Direction::Inbound

@@ -142,6 +142,13 @@ pub const CALL_COLUMNS: &[Column] = &[
     kept("resolution", &["resolution"]),
     kept("classified_at", &["classified_at"]),
     kept("recording_url", &["recording_url"]),
+    // Schema 3: the numbers as signalled, anonymous callers, diversions, and which
+    // table named the MNO.
+    col("from_raw", Text, false, &["from_raw"]),
+    col("to_raw", Text, false, &["to_raw"]),
+    col("from_anonymous", Bool, true, &["from_anonymous"]),
+    col("diverted_from", Text, false, &["diverted_from"]),
+    col("mno_source", Text, false, &["mno_source"]),
 ];
 
 /// A column of the agent export: a stored column, or a constant the peer products'

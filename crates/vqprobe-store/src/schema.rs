@@ -4,7 +4,7 @@
 //! `calls_version` counter — created or refreshed by [`prepare`] whenever a
 //! read-write connection opens ([`crate::Store::open`]).
 //!
-//! The rollup `api_daily` holds, per UTC day, agent and MNO, the counts and sums the
+//! The rollup `api_daily` holds, per UTC day, agent, MNO and country, the counts and sums the
 //! summary endpoints need. SQLite triggers on `calls` maintain it inside the writer's
 //! own transaction (insert adds a row's contribution, update shifts or moves it,
 //! delete — retention — removes it), so it can never disagree with `calls`, whoever
@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: append a new one.
@@ -73,6 +73,12 @@ CREATE TABLE call_streams (
 "#,
     // 2: fax calls (T.38 phase or V.152 voice-band data).
     "ALTER TABLE calls ADD COLUMN fax INTEGER NOT NULL DEFAULT 0;",
+    // 3: numbers as signalled, anonymous callers, diversions, where the MNO came from.
+    "ALTER TABLE calls ADD COLUMN from_raw TEXT;
+     ALTER TABLE calls ADD COLUMN to_raw TEXT;
+     ALTER TABLE calls ADD COLUMN from_anonymous INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE calls ADD COLUMN diverted_from TEXT;
+     ALTER TABLE calls ADD COLUMN mno_source TEXT;",
 ];
 
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -106,39 +112,47 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Bump when the rollup's columns or the triggers' arithmetic change.
-pub const ROLLUP_VERSION: i64 = 1;
+/// Bump when the rollup's columns or the triggers' arithmetic change: the rollup is
+/// then dropped and rebuilt from `calls`. 2: keyed by country too.
+pub const ROLLUP_VERSION: i64 = 2;
 
 /// MOS below which a call counts as poor (ITU-T G.107 Annex B: "many users
 /// dissatisfied" starts at R = 60, MOS ≈ 3.1).
 pub const POOR_MOS: f64 = 3.1;
 
 /// Query indexes, beyond the time/agent/MNO/status ones of the first migration:
-/// - `api_calls_mno_mos`, `api_calls_agent_mos` — `(group, quality_mos, created_at_ms)`:
-///   walk one MNO's or agent's calls in MOS order, for an exact p10 without sorting
-///   the group, and count MOS-filtered lists of one agent or MNO.
+/// - `api_calls_mno_mos`, `api_calls_agent_mos`, `api_calls_country_mos` —
+///   `(group, quality_mos, created_at_ms)`: walk one MNO's, agent's or country's calls
+///   in MOS order, for an exact p10 without sorting the group, and count MOS-filtered
+///   lists of one agent or MNO.
 /// - `api_calls_cover` — `created_at_ms` then every column `POST /v1/analytics` and
 ///   the call list filter on: a time range is read from this index alone, in order,
 ///   without touching the wide `calls` rows.
 pub const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS api_calls_mno_mos ON calls (mno, quality_mos, created_at_ms);
 CREATE INDEX IF NOT EXISTS api_calls_agent_mos ON calls (agent_id, quality_mos, created_at_ms);
+CREATE INDEX IF NOT EXISTS api_calls_country_mos ON calls (country, quality_mos, created_at_ms);
 CREATE INDEX IF NOT EXISTS api_calls_cover ON calls (created_at_ms, agent_id, mno, status,
     direction, country, codec, ended_reason, quality_mos, r_factor, jitter_ms, loss_ratio,
     rtt_ms, duration_seconds);
 ";
 
-/// The rollup and its bookkeeping. `agent_id` is `''` for calls without an agent, as
-/// a NULL in a primary key would never conflict and so never be summed into.
-const TABLES: &str = "
+/// The rollup's bookkeeping.
+const META: &str = "
 CREATE TABLE IF NOT EXISTS api_meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// The rollup. `agent_id` and `country` are `''` for calls without one, as a NULL in
+/// a primary key would never conflict and so never be summed into.
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS api_daily (
     day          INTEGER NOT NULL,
     agent_id     TEXT NOT NULL,
     mno          TEXT NOT NULL,
+    country      TEXT NOT NULL,
     calls        INTEGER NOT NULL,
     completed    INTEGER NOT NULL,
     sum_duration REAL NOT NULL,
@@ -153,7 +167,7 @@ CREATE TABLE IF NOT EXISTS api_daily (
     sum_loss     REAL NOT NULL,
     n_rtt        INTEGER NOT NULL,
     sum_rtt      REAL NOT NULL,
-    PRIMARY KEY (day, agent_id, mno)
+    PRIMARY KEY (day, agent_id, mno, country)
 ) WITHOUT ROWID;
 ";
 
@@ -176,10 +190,11 @@ const VALUE_COLUMNS: [&str; 14] = [
 ];
 
 /// `calls` columns whose change moves a row's contribution.
-const WATCHED: [&str; 10] = [
+const WATCHED: [&str; 11] = [
     "created_at_ms",
     "agent_id",
     "mno",
+    "country",
     "status",
     "duration_seconds",
     "resolution",
@@ -197,7 +212,10 @@ fn day_expr(row: &str) -> String {
 /// The key and value expressions of one `calls` row (`NEW` or `OLD`) in the rollup.
 /// Averages are over calls that have the figure; duration over completed calls.
 fn contribution(row: &str) -> (String, [String; 14]) {
-    let key = format!("{}, IFNULL({row}.agent_id, ''), {row}.mno", day_expr(row));
+    let key = format!(
+        "{}, IFNULL({row}.agent_id, ''), {row}.mno, IFNULL({row}.country, '')",
+        day_expr(row)
+    );
     let values = [
         "1".to_string(),
         format!("({row}.status = 'completed')"),
@@ -226,8 +244,8 @@ fn apply(row: &str, sign: &str) -> String {
         .map(|c| format!("{c} = {c} + excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO api_daily (day, agent_id, mno, {cols}) VALUES ({key}, {vals}) \
-         ON CONFLICT (day, agent_id, mno) DO UPDATE SET {sets};",
+        "INSERT INTO api_daily (day, agent_id, mno, country, {cols}) VALUES ({key}, {vals}) \
+         ON CONFLICT (day, agent_id, mno, country) DO UPDATE SET {sets};",
         cols = VALUE_COLUMNS.join(", "),
         vals = vals.join(", "),
         sets = sets.join(", "),
@@ -238,7 +256,7 @@ fn apply(row: &str, sign: &str) -> String {
 fn prune(row: &str) -> String {
     format!(
         "DELETE FROM api_daily WHERE day = {} AND agent_id = IFNULL({row}.agent_id, '') \
-         AND mno = {row}.mno AND calls = 0;",
+         AND mno = {row}.mno AND country = IFNULL({row}.country, '') AND calls = 0;",
         day_expr(row)
     )
 }
@@ -256,7 +274,7 @@ fn shift() -> String {
         .collect();
     format!(
         "UPDATE api_daily SET {sets} WHERE day = {day} AND agent_id = IFNULL(NEW.agent_id, '') \
-         AND mno = NEW.mno;",
+         AND mno = NEW.mno AND country = IFNULL(NEW.country, '');",
         sets = sets.join(", "),
         day = day_expr("NEW"),
     )
@@ -300,7 +318,8 @@ fn triggers() -> String {
         .map(|c| format!("OLD.{c} IS NOT NEW.{c}"))
         .collect();
     let same_key = format!(
-        "{} = {} AND IFNULL(OLD.agent_id, '') = IFNULL(NEW.agent_id, '') AND OLD.mno = NEW.mno",
+        "{} = {} AND IFNULL(OLD.agent_id, '') = IFNULL(NEW.agent_id, '') AND OLD.mno = NEW.mno \
+         AND IFNULL(OLD.country, '') = IFNULL(NEW.country, '')",
         day_expr("OLD"),
         day_expr("NEW")
     );
@@ -344,9 +363,10 @@ fn rebuild() -> String {
     .join(", ");
     format!(
         "DELETE FROM api_daily;
-         INSERT INTO api_daily (day, agent_id, mno, {cols})
-             SELECT {day} AS d, IFNULL(agent_id, '') AS a, mno, {sums}
-             FROM calls GROUP BY d, a, mno;",
+         INSERT INTO api_daily (day, agent_id, mno, country, {cols})
+             SELECT {day} AS d, IFNULL(agent_id, '') AS a, mno, IFNULL(country, '') AS c,
+                 {sums}
+             FROM calls GROUP BY d, a, mno, c;",
         cols = VALUE_COLUMNS.join(", "),
         day = day_expr("calls"),
     )
@@ -359,7 +379,7 @@ fn rebuild() -> String {
 pub(crate) fn prepare(conn: &Connection) -> Result<bool, StoreError> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.execute_batch(INDEXES)?;
-    tx.execute_batch(TABLES)?;
+    tx.execute_batch(META)?;
     let version: Option<i64> = tx
         .query_row(
             "SELECT value FROM api_meta WHERE key = 'rollup_version'",
@@ -367,9 +387,14 @@ pub(crate) fn prepare(conn: &Connection) -> Result<bool, StoreError> {
             |r| r.get(0),
         )
         .optional()?;
+    let rebuilt = version != Some(ROLLUP_VERSION);
+    if rebuilt {
+        // Another version's rollup may have other key columns: start afresh.
+        tx.execute_batch("DROP TABLE IF EXISTS api_daily;")?;
+    }
+    tx.execute_batch(TABLES)?;
     tx.execute_batch(&triggers())?;
     tx.execute_batch(&version_triggers())?;
-    let rebuilt = version != Some(ROLLUP_VERSION);
     if rebuilt {
         tx.execute_batch(&rebuild())?;
         tx.execute(
@@ -398,7 +423,12 @@ mod tests {
                 agent_id: agent.map(Into::into),
                 from_number: None,
                 to_number: None,
+                from_raw: None,
+                to_raw: None,
+                from_anonymous: false,
+                diverted_from: None,
                 mno: "M".into(),
+                mno_source: None,
                 country: None,
                 direction: Direction::Inbound,
                 status: CallStatus::Completed,
@@ -564,5 +594,65 @@ mod tests {
         got.sort();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    /// A version 2 file (before the numbers columns, rollup keyed without country)
+    /// opens as version 3 with its rows intact, and its rollup is rebuilt by country.
+    #[test]
+    fn version_2_file_migrates_and_rolls_up_by_country() {
+        use crate::query::analytics::{breakdown_query, Dim};
+        use crate::time::DayWindow;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            // Version 1 of the rollup, as a build before schema 3 left it.
+            conn.execute_batch(
+                "CREATE TABLE api_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)
+                     WITHOUT ROWID;
+                 INSERT INTO api_meta VALUES ('rollup_version', 1), ('calls_version', 0);
+                 CREATE TABLE api_daily (day INTEGER NOT NULL, agent_id TEXT NOT NULL,
+                     mno TEXT NOT NULL, calls INTEGER NOT NULL,
+                     PRIMARY KEY (day, agent_id, mno)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for (id, country, mos) in [("a", "'IN'", 4.0), ("b", "'IN'", 2.0), ("c", "NULL", 3.5)] {
+                conn.execute_batch(&format!(
+                    "INSERT INTO calls (call_id, mno, country, direction, status, created_at_ms,
+                         created_at, duration_seconds, one_way_audio, quality_mos)
+                     VALUES ('{id}', 'Airtel', {country}, 'inbound', 'completed', 3600000,
+                         '1970-01-01T01:00:00.000Z', 10.0, 0, {mos});"
+                ))
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(store.conn()).unwrap(), SCHEMA_VERSION);
+        let (raw, anonymous): (Option<String>, i64) = store
+            .conn()
+            .query_row(
+                "SELECT from_raw, from_anonymous FROM calls WHERE call_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((raw, anonymous), (None, 0));
+        let rows =
+            breakdown_query(store.conn(), DayWindow::ending(3_600_000, 7), Dim::Country).unwrap();
+        type Row<'a> = (Option<&'a str>, u64, Option<f64>, Option<f64>);
+        let got: Vec<Row<'_>> = rows
+            .iter()
+            .map(|(c, f)| (c.as_deref(), f.calls, f.average_mos, f.p10_mos))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("IN"), 2, Some(3.0), Some(2.0)),
+                (None, 1, Some(3.5), Some(3.5))
+            ]
+        );
     }
 }

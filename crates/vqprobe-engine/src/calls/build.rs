@@ -3,6 +3,7 @@
 //! pushed about it.
 
 use super::direction::{call_direction, is_local, stream_direction};
+use super::numbers::call_numbers;
 use super::{CallConfig, Dialog};
 use crate::codec::Impairment;
 use crate::record::{
@@ -316,40 +317,25 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
                 crate::codec::by_name(name).map_or_else(|| name.to_string(), |c| c.name.to_string())
             })
         });
-    let (mut from_number, mut to_number, mut agent_id) = dialog.map_or((None, None, None), |d| {
-        (
-            d.from_number.clone(),
-            d.to_number.clone(),
-            d.agent_id.clone(),
-        )
-    });
-    if let Some(m) = meta {
-        from_number = m.from_number.clone().or(from_number);
-        to_number = m.to_number.clone().or(to_number);
-        agent_id = m.agent_id.clone().or(agent_id);
-    }
-    let remote_number = match direction {
-        Direction::Inbound => from_number.as_deref(),
-        Direction::Outbound => to_number.as_deref(),
-    };
-    let (mut mno, country) = match remote_number.and_then(|n| cfg.mno.lookup(n)) {
-        Some((m, c)) => (m.to_string(), Some(c.to_string())),
-        None => ("unknown".to_string(), None),
-    };
-    // An explicit MNO from the platform wins over the prefix table.
-    if let Some(m) = meta.and_then(|m| m.mno.clone()) {
-        mno = m;
-    }
+    let agent_id = meta
+        .and_then(|m| m.agent_id.clone())
+        .or_else(|| dialog.and_then(|d| d.agent_id.clone()));
+    let numbers = call_numbers(&cfg.numbers, dialog.map(|d| &d.parties), meta, direction);
 
     CallRecord {
         call: CallSummary {
             call_id: meta.map_or(call_id, |m| m.call_id.clone()),
             sip_call_id: dialog.map(|d| d.call_id.to_string()),
             agent_id,
-            from_number,
-            to_number,
-            mno,
-            country,
+            from_number: numbers.from_number,
+            to_number: numbers.to_number,
+            from_raw: numbers.from_raw,
+            to_raw: numbers.to_raw,
+            from_anonymous: numbers.from_anonymous,
+            diverted_from: numbers.diverted_from,
+            mno: numbers.mno,
+            mno_source: numbers.mno_source,
+            country: numbers.country,
             direction,
             status,
             ended_reason,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::record::{CallStatus, EndedReason};
-use crate::signal::{MediaOffer, OfferKind, SipEvent, SipMethod};
+use crate::signal::{MediaOffer, OfferKind, Parties, SipEvent, SipMethod};
 use crate::time::Timestamp;
 
 /// One SIP dialog.
@@ -26,10 +26,8 @@ pub struct Dialog {
     pub ended_reason: Option<EndedReason>,
     /// Last final response code to an INVITE.
     pub final_code: Option<u16>,
-    /// Caller's number.
-    pub from_number: Option<String>,
-    /// Callee's number.
-    pub to_number: Option<String>,
+    /// Caller, callee and diverting party as the INVITE named them.
+    pub parties: Parties,
     /// Agent from the configured header.
     pub agent_id: Option<String>,
     /// Where the first INVITE came from.
@@ -85,8 +83,7 @@ impl Dialog {
             status: CallStatus::InProgress,
             ended_reason: None,
             final_code: None,
-            from_number: ev.caller_number.clone(),
-            to_number: ev.callee_number.clone(),
+            parties: ev.parties.as_deref().cloned().unwrap_or_default(),
             agent_id: ev.agent.clone(),
             caller_signalling: src,
             callee_signalling: dst,

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod dialog;
 pub mod direction;
+pub mod numbers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use ipnet::IpNet;
 
 use crate::codec::CodecTable;
 use crate::mno::MnoTable;
+use crate::numbers::Numbering;
 use crate::time::Timestamp;
 
 pub use build::{build_record, CallInput};
@@ -24,20 +26,27 @@ pub struct CallConfig {
     pub agent_header: String,
     /// Networks of the probed host; empty means "decide from SIP roles".
     pub local_nets: Vec<IpNet>,
-    /// E.164 prefix → MNO table.
-    pub mno: Arc<MnoTable>,
+    /// Number plans, carrier prefixes, the user's MNO overrides, ported numbers and
+    /// the default country.
+    pub numbers: Arc<Numbering>,
     /// Codec impairment values (with config overrides).
     pub codecs: Arc<CodecTable>,
 }
 
 impl CallConfig {
     /// Defaults of the contract (agent header `X-Agent-Id`, no local networks, the
-    /// built-in codec table) with the given MNO table.
+    /// built-in codec table) with libphonenumber's numbering and the given MNO
+    /// prefix table as overrides.
     pub fn with_mno(mno: Arc<MnoTable>) -> CallConfig {
+        Self::with_numbering(Arc::new(Numbering::builtin().with_overrides(mno)))
+    }
+
+    /// Defaults of the contract with the given numbering.
+    pub fn with_numbering(numbers: Arc<Numbering>) -> CallConfig {
         CallConfig {
             agent_header: "X-Agent-Id".to_string(),
             local_nets: Vec::new(),
-            mno,
+            numbers,
             codecs: Arc::new(CodecTable::default()),
         }
     }

@@ -9,8 +9,8 @@ use crate::push::MediaAddr;
 use crate::record::{CallStatus, Direction};
 
 fn cfg() -> EngineConfig {
-    EngineConfig::new(CallConfig::with_mno(Arc::new(
-        crate::mno::MnoTable::embedded(),
+    EngineConfig::new(CallConfig::with_numbering(Arc::new(
+        crate::numbers::Numbering::builtin(),
     )))
 }
 

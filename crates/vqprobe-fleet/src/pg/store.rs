@@ -161,6 +161,7 @@ impl CallStore for PgStore {
         let key = match dim {
             Dim::Mno => "mno",
             Dim::Agent => "COALESCE(agent_id, '')",
+            Dim::Country => "COALESCE(country, '')",
         };
         let sql = format!(
             "SELECT {key} AS k, COUNT(*) AS c, COUNT(quality_mos), {}, \
@@ -184,7 +185,8 @@ impl CallStore for PgStore {
         for r in &rows {
             let name: String = r.get(0);
             let n_mos: i64 = r.get(2);
-            let name = (!(dim == Dim::Agent && name.is_empty())).then_some(name);
+            // '' stands for "no agent" / "no country", as in the probe's rollup.
+            let name = (!(dim != Dim::Mno && name.is_empty())).then_some(name);
             out.push((
                 name,
                 QualityFigures {

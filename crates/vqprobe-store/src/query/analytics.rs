@@ -1,5 +1,5 @@
 //! The summary queries: volume, resolution, duration and MOS over a window of whole
-//! days, and the per-MNO / per-agent quality tables. Counts, sums and ratios come from
+//! days, and the per-MNO / per-agent / per-country quality tables. Counts, sums and ratios come from
 //! the daily rollup (see [`crate::schema`]); the p10 MOS is an exact nearest-rank
 //! percentile found by walking one group's calls in MOS order on a covering index, so
 //! no query reads more than a small fraction of the calls.
@@ -81,6 +81,18 @@ pub struct AgentRow {
     pub figures: QualityFigures,
 }
 
+/// One row of `GET /v1/analytics/countries`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CountryRow {
+    /// ISO 3166-1 alpha-2 country of the remote party; `null` for calls whose remote
+    /// number could not be placed (none, withheld, an extension, a short code).
+    pub country: Option<String>,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: QualityFigures,
+}
+
 /// Which table a quality breakdown is by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dim {
@@ -88,9 +100,11 @@ pub enum Dim {
     Mno,
     /// Per agent.
     Agent,
+    /// Per country of the remote party.
+    Country,
 }
 
-/// A group's name (`None`: calls without an agent) and its figures.
+/// A group's name (`None`: calls without an agent or a country) and its figures.
 pub type Group = (Option<String>, QualityFigures);
 
 /// Volume, resolution, duration and MOS of the window, optionally for one agent
@@ -147,7 +161,7 @@ pub fn summary_query(
     })
 }
 
-/// Quality figures per MNO or per agent over the window, most calls first. One read
+/// Quality figures per MNO, agent or country over the window, most calls first. One read
 /// transaction: the rollup's counts and the percentile walk see the same snapshot.
 pub fn breakdown_query(
     conn: &Connection,
@@ -160,6 +174,7 @@ pub fn breakdown_query(
     let key = match dim {
         Dim::Mno => "mno",
         Dim::Agent => "agent_id",
+        Dim::Country => "country",
     };
     let mut out = Vec::new();
     {
@@ -173,8 +188,8 @@ pub fn breakdown_query(
         while let Some(r) = rows.next()? {
             let name: String = r.get(0)?;
             let n_mos: i64 = r.get(2)?;
-            // '' is the rollup's stand-in for "no agent".
-            let name = (!(dim == Dim::Agent && name.is_empty())).then_some(name);
+            // '' is the rollup's stand-in for "no agent" and "no country".
+            let name = (!(dim != Dim::Mno && name.is_empty())).then_some(name);
             let figures = QualityFigures {
                 calls: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
                 average_mos: ratio(r.get(3)?, n_mos),
@@ -226,6 +241,16 @@ fn p10(
         }
         (Dim::Agent, false) => {
             "SELECT quality_mos FROM calls INDEXED BY api_calls_agent_mos WHERE agent_id IS NULL \
+             AND ?1 IS NULL AND quality_mos IS NOT NULL AND +created_at_ms >= ?2 \
+             AND +created_at_ms < ?3 ORDER BY quality_mos LIMIT 1 OFFSET ?4"
+        }
+        (Dim::Country, true) => {
+            "SELECT quality_mos FROM calls INDEXED BY api_calls_country_mos WHERE country = ?1 \
+             AND quality_mos IS NOT NULL AND +created_at_ms >= ?2 AND +created_at_ms < ?3 \
+             ORDER BY quality_mos LIMIT 1 OFFSET ?4"
+        }
+        (Dim::Country, false) => {
+            "SELECT quality_mos FROM calls INDEXED BY api_calls_country_mos WHERE country IS NULL \
              AND ?1 IS NULL AND quality_mos IS NOT NULL AND +created_at_ms >= ?2 \
              AND +created_at_ms < ?3 ORDER BY quality_mos LIMIT 1 OFFSET ?4"
         }

@@ -15,6 +15,9 @@ use thiserror::Error;
 
 use crate::sdp::{self, SdpError, SessionDescription};
 
+mod party;
+pub use party::{is_withheld_name, uri_user, Party, PartySource, UriUser};
+
 /// Why bytes could not be read as a SIP message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SipError {
