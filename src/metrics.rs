@@ -465,6 +465,7 @@ mod tests {
             rtt_ms: None,
             intervals: Vec::new(),
             remote: None,
+            xr: None,
         }
     }
 
@@ -487,6 +488,7 @@ mod tests {
                 codec: Some("PCMU".into()),
                 one_way_audio: false,
                 fax: false,
+                xr_disagreement: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,

@@ -494,6 +494,7 @@ fn record(i: usize, s: &Spec) -> CallRecord {
             codec: Some(codec.into()),
             one_way_audio: false,
             fax: false,
+            xr_disagreement: false,
             quality_mos: s.mos,
             quality: QualityRecord {
                 mos: s.mos,
@@ -549,6 +550,7 @@ fn stream(i: usize, s: &Spec) -> StreamRecord {
             mos: s.mos,
         }],
         remote: None,
+        xr: None,
     }
 }
 

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: append a new one.
@@ -73,6 +73,11 @@ CREATE TABLE call_streams (
 "#,
     // 2: fax calls (T.38 phase or V.152 voice-band data).
     "ALTER TABLE calls ADD COLUMN fax INTEGER NOT NULL DEFAULT 0;",
+    // 3: reserved for the numbers work, merged separately; until then a step that
+    // changes nothing, so version numbers stay in step across branches.
+    "-- schema version 3 (reserved)",
+    // 4: an endpoint's own quality report (RTCP XR, RFC 6035) disagrees with the probe.
+    "ALTER TABLE calls ADD COLUMN xr_disagreement INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -409,6 +414,7 @@ mod tests {
                 codec: None,
                 one_way_audio: false,
                 fax: false,
+                xr_disagreement: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,
