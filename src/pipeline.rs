@@ -102,6 +102,17 @@ impl RouteTable {
     /// Routes one SIP message: returns its worker, and records the endpoints its SDP
     /// announces (and the end of its call) as the engine will.
     fn sip(&self, ev: &SipEvent, at: Timestamp) -> usize {
+        if ev.vq_report.is_some() {
+            // An RFC 6035 report goes to the worker of the call it reports on; its own
+            // PUBLISH dialog is not a call.
+            let call_id = ev.routing_call_id();
+            let known = self
+                .routes
+                .read()
+                .ok()
+                .and_then(|r| r.calls.get(&route_id(call_id)).map(|c| c.shard));
+            return known.unwrap_or_else(|| shard_of_call(call_id, self.workers));
+        }
         let id = route_id(&ev.call_id);
         let Ok(mut r) = self.routes.write() else {
             return shard_of_call(&ev.call_id, self.workers);

@@ -218,7 +218,11 @@ impl Engine {
             return false;
         };
         if let Some(s) = self.streams.get_mut(sid) {
-            XrState::add(&mut s.stream.xr, XrSource::SipPublish, xr::from_vq_metrics(m));
+            XrState::add(
+                &mut s.stream.xr,
+                XrSource::SipPublish,
+                xr::from_vq_metrics(m),
+            );
         }
         true
     }
