@@ -32,6 +32,7 @@ use vqprobe_engine::time::Timestamp;
 use vqprobe_wire::decode::{self, Decoded, LinkType, Segment};
 
 use crate::batch::Batch;
+use crate::hep::{json, HepOut, HepTap};
 use crate::runtime::{SourceStats, WorkerSnapshot};
 
 /// A call the router knows only by SIP that never ended is forgotten after this long
@@ -324,6 +325,8 @@ pub struct Dispatcher {
     /// Unsignalled media endpoints this thread routed lately, and where.
     unowned: FxHashMap<SocketAddr, (usize, Timestamp)>,
     last_publish: Timestamp,
+    /// HEP export of the SIP this thread sees (`None`: export off, no cost).
+    hep: Option<HepTap>,
 }
 
 impl Dispatcher {
@@ -348,7 +351,14 @@ impl Dispatcher {
             lossless: false,
             unowned: FxHashMap::default(),
             last_publish: Timestamp::MIN,
+            hep: None,
         }
+    }
+
+    /// Mirrors every SIP message this dispatcher routes to a HEP capture server.
+    pub fn with_hep(mut self, tap: Option<HepTap>) -> Self {
+        self.hep = tap;
+        self
     }
 
     /// Makes the dispatcher wait for room in a worker's queue rather than drop (file
@@ -376,14 +386,29 @@ impl Dispatcher {
 
     /// Decodes, routes and batches one frame; full batches are handed over.
     pub fn on_frame(&mut self, at: Timestamp, link: LinkType, frame: &[u8]) {
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
         let decoded = decode::decode(link, frame);
+        self.on_decoded(at, frame.len(), decoded);
+    }
+
+    /// Routes and batches a transport segment that arrived without a frame (HEP input:
+    /// the agent sent the payload with its original addresses).
+    pub fn on_segment(&mut self, at: Timestamp, seg: Segment<'_>, len: usize) {
+        self.on_decoded(at, len, Ok(Decoded::Segment(seg)));
+    }
+
+    fn on_decoded(
+        &mut self,
+        at: Timestamp,
+        frame_len: usize,
+        decoded: Result<Decoded<'_>, decode::DecodeError>,
+    ) {
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
         let (shard, sip) = match &decoded {
             Ok(Decoded::Segment(seg)) => self.route(at, seg),
             _ => (0, Vec::new()),
         };
         if let Some(b) = self.batches.get_mut(shard) {
-            b.push_decoded(at.as_nanos(), frame.len(), decoded, sip);
+            b.push_decoded(at.as_nanos(), frame_len, decoded, sip);
             if b.len() >= self.batch_size {
                 self.send(shard);
             }
@@ -400,6 +425,20 @@ impl Dispatcher {
     fn route(&mut self, at: Timestamp, seg: &Segment<'_>) -> (usize, Vec<Result<SipEvent, ()>>) {
         let events = signal::parse_payload(seg.transport, seg.payload, &self.agent_header);
         if !events.is_empty() {
+            if let Some(tap) = &self.hep {
+                // One HEP packet per datagram or segment, correlated by its (first)
+                // message's Call-ID.
+                if let Some(Ok(ev)) = events.first() {
+                    tap.send(HepOut::Sip {
+                        at,
+                        src: seg.src,
+                        dst: seg.dst,
+                        transport: seg.transport,
+                        payload: seg.payload.to_vec(),
+                        call_id: ev.call_id.to_string(),
+                    });
+                }
+            }
             let mut shard = None;
             let events: Vec<Result<SipEvent, ()>> = events
                 .into_iter()
@@ -481,10 +520,22 @@ pub fn run_worker(
     pool: Sender<Batch>,
     sink: Sender<CallRecord>,
     snapshot: Arc<Mutex<WorkerSnapshot>>,
+    hep: Option<HepTap>,
 ) {
     let publish = |engine: &mut Engine, sink: &Sender<CallRecord>| {
         for r in engine.drain_finished() {
             let _ = sink.send(r);
+        }
+        if let Some(tap) = &hep {
+            for t in engine.drain_rtcp_taps() {
+                tap.send(HepOut::Rtcp {
+                    at: t.at,
+                    src: t.src,
+                    dst: t.dst,
+                    call_id: t.call_id.as_deref().unwrap_or_default().to_string(),
+                    json: json::rtcp_json(&t.compound),
+                });
+            }
         }
     };
     for msg in rx.iter() {

@@ -141,6 +141,7 @@ fn fake_runtime() -> Runtime {
         sources: vec![("eth0".into(), Arc::new(SourceStats::default()))],
         workers,
         stopping: Arc::new(AtomicBool::new(false)),
+        hep: Default::default(),
     }
 }
 
