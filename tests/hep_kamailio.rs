@@ -1,0 +1,431 @@
+//! vqprobe in a Homer world, with Kamailio as the real peer on both sides.
+//!
+//! * Export: `vqprobe run --replay` of a generated call (SIP, RTP, an SR/RR exchange)
+//!   with `[hep] address` pointing at Kamailio's `sipcapture` module (the historic Homer
+//!   capture server) storing into SQLite. Kamailio's HEP parser is the oracle for every
+//!   chunk: its `event_route[sipcapture:request]` logs each chunk through `$hep(…)`,
+//!   and the rows it stores (`sip_capture`, `rtcp_capture`, `report_capture`) carry the
+//!   correlation id, capture id, addresses and times it read. (Debian's tshark 4.0 has
+//!   no HEP dissector: `tshark -G protocols` lists none, `-d udp.port==9060,hep` is
+//!   refused; so tshark checks the XR payloads in `rtcp_xr.rs` instead.)
+//! * Input: Kamailio's `siptrace` module mirroring a real call (sipp UAC → Kamailio
+//!   proxy → sipp UAS) as HEPv3 over UDP, HEPv3 over TCP and HEPv2 over UDP to a
+//!   vqprobe with no capture interface at all; the HEP-fed probe records the call.
+//!
+//! Needs kamailio with the sipcapture, siptrace, db_sqlite modules and sipp; without
+//! them it prints "SKIPPED" and passes (`scripts/install-deps.sh` installs them).
+
+#[path = "support/capgen.rs"]
+mod capgen;
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/kamailio.rs"]
+mod kamailio;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use capgen::*;
+use daemon::{calls_or_empty, free_port, wait_for, Daemon, Workdir};
+use kamailio::Kamailio;
+use serde_json::Value;
+
+const CALL_ID: &str = "hep-export-1@10.0.0.1";
+const CAPTURE_ID: u32 = 2001;
+const PASSWORD: &str = "myHep";
+const NODE: &str = "probe-a";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address literal")
+}
+
+/// A `sipcapture` node. The storing node (`forward_to: None`) stores what it reads into
+/// the SQLite tables. The front node logs every chunk of every HEP packet through
+/// `$hep(…)` in `event_route[sipcapture:request]` and forwards the packet unchanged to
+/// the storing node (`sip_capture_forward`, a Homer HEP proxy): Kamailio 5.6 cannot
+/// both run that event route and store HEPv3 SIP in one node (with `nonsip_hook` it
+/// hands the undecapsulated packet to the SIP parser).
+fn capture_cfg(port: u16, db: &std::path::Path, forward_to: Option<u16>) -> String {
+    let hook = match forward_to {
+        Some(to) => format!(
+            r#"modparam("sipcapture", "nonsip_hook", 1)
+event_route[sipcapture:request] {{
+    xlog("L_NOTICE", "HEPCHUNKS|v=$hep(version)|family=$hep(0x001)|proto=$hep(0x002)|src=$hep(0x003)|dst=$hep(0x004)|sport=$hep(0x007)|dport=$hep(0x008)|tsec=$hep(0x009)|tusec=$hep(0x00a)|type=$hep(0x00b)|capture_id=$hep(0x00c)|key=$hep(0x00e)|cid=$hep(0x011)|payload_len=$(hep(0x00f){{s.len}})|\n");
+    sip_capture_forward("sip:127.0.0.1:{to}");
+    return 0;
+}}
+"#
+        ),
+        None => String::new(),
+    };
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+mpath="{modules}/"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "db_sqlite.so"
+loadmodule "sipcapture.so"
+modparam("sipcapture", "db_url", "sqlite:///{db}")
+modparam("sipcapture", "capture_on", 1)
+modparam("sipcapture", "hep_capture_on", 1)
+modparam("sipcapture", "capture_node", "homer01")
+{hook}
+request_route {{
+    sip_capture("sip_capture");
+    drop;
+}}
+onreply_route {{
+    sip_capture("sip_capture");
+    drop;
+}}
+"#,
+        modules = kamailio::MODULES,
+        db = db.display()
+    )
+}
+
+/// The generated call: SIP dialog, two PCMU streams, an SR from the caller and the
+/// callee's RR about it. Returns the scenario and the capture times (µs) of its SIP
+/// messages and RTCP datagrams.
+fn scenario() -> (Scenario, Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>) {
+    let (a, b) = (addr("10.0.0.1:40000"), addr("10.0.0.2:50000"));
+    let dialog = SipDialog::new(
+        CALL_ID,
+        "+447700900123",
+        "+15551230000",
+        addr("10.0.0.1:5060"),
+        addr("10.0.0.2:5060"),
+    );
+    let t_invite = BASE_TIME + secs(1);
+    let t_answer = t_invite + ms(500);
+    let start = t_answer + ms(20);
+    let ab = StreamSpec::pcmu(a, b, 0x1111_2222, start, 600);
+    let ba = StreamSpec::pcmu(b, a, 0x3333_4444, start + us(5_000), 600);
+    let mut sc = Scenario::new();
+    sc.add_stream(&ab);
+    sc.add_stream(&ba);
+    let t_sr = start + secs(5);
+    let ntp = ntp_from_nanos(t_sr);
+    let sr = compound(&[
+        rtcp_sr(0x1111_2222, ntp, 40_000, 250, 40_000, &[]),
+        rtcp_sdes_cname(0x1111_2222, "a@10.0.0.1"),
+    ]);
+    let rr = compound(&[rtcp_rr(
+        0x3333_4444,
+        &[capgen::ReportBlock {
+            ssrc: 0x1111_2222,
+            fraction_lost: 3,
+            cumulative_lost: 2,
+            ext_highest_seq: 0x0001_0203,
+            jitter: 17,
+            lsr: ntp_middle32(ntp),
+            dlsr: 0x0000_8000,
+        }],
+    )]);
+    let rtcp_a = addr("10.0.0.1:40001");
+    let rtcp_b = addr("10.0.0.2:50001");
+    let t_rr = t_sr + ms(600);
+    sc.push(Event::udp(t_sr, rtcp_a, rtcp_b, sr.clone()));
+    sc.push(Event::udp(t_rr, rtcp_b, rtcp_a, rr.clone()));
+    let t_bye = ba.end_time() + ms(20);
+    let sip = dialog.completed(t_invite, t_answer, t_bye, &Sdp::pcmu(a), &Sdp::pcmu(b));
+    let sip_times = sip
+        .iter()
+        .map(|e| (e.time / 1_000, e.datagram.payload.clone()))
+        .collect();
+    sc.extend(sip);
+    (sc, sip_times, vec![(t_sr / 1_000, sr), (t_rr / 1_000, rr)])
+}
+
+fn rows(db: &std::path::Path, table: &str) -> Vec<BTreeMap<String, Value>> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut st) = conn.prepare(&format!("SELECT * FROM {table} ORDER BY id")) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = st.column_names().map(str::to_string).collect();
+    let out = st.query_map([], |r| {
+        let mut m = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            let v = match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(x) => Value::from(x),
+                rusqlite::types::ValueRef::Real(x) => Value::from(x),
+                rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                    Value::from(String::from_utf8_lossy(t).into_owned())
+                }
+            };
+            m.insert(n.clone(), v);
+        }
+        Ok(m)
+    });
+    out.map(|it| it.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(i64::MIN)
+}
+
+/// Kamailio's own reading of each HEP packet (the event route's log lines).
+fn chunk_lines(log: &str) -> Vec<BTreeMap<String, String>> {
+    log.lines()
+        .filter_map(|l| l.split_once("HEPCHUNKS|").map(|(_, r)| r))
+        .map(|r| {
+            r.split('|')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn sipcapture_stores_vqprobe_sip_rtcp_and_reports_by_call_id() {
+    if !daemon::is_root() || !kamailio::available(&["sipcapture", "db_sqlite", "xlog", "pv"]) {
+        println!("SKIPPED: needs root and kamailio with sipcapture and db_sqlite");
+        return;
+    }
+    kamailio::check_module_columns();
+    let work = Workdir::new();
+    let homer = work.path().join("homer.db");
+    kamailio::create_capture_db(&homer);
+    let store_port = free_port();
+    let mut store = Kamailio::start(work.path(), "store", &capture_cfg(store_port, &homer, None));
+    let port = free_port();
+    let mut front = Kamailio::start(
+        work.path(),
+        "front",
+        &capture_cfg(port, &homer, Some(store_port)),
+    );
+
+    let (sc, sip, rtcp) = scenario();
+    let pcap = work.path().join("call.pcap");
+    sc.write(&pcap, FileFormat::PcapNanos, LinkLayer::Ethernet)
+        .expect("capture");
+    let db = work.db();
+    let cfg = format!(
+        "[capture]\nlocal_networks = [\"10.0.0.2/32\"]\n\
+[hep]\naddress = \"udp://127.0.0.1:{port}\"\ncapture_id = {CAPTURE_ID}\n\
+password = \"{PASSWORD}\"\nnode_name = \"{NODE}\"\n"
+    );
+    let mut d = Daemon::spawn(
+        &work,
+        &db,
+        &cfg,
+        &[
+            "--replay",
+            pcap.to_str().expect("utf-8 path"),
+            "--speed",
+            "0",
+        ],
+    );
+    let done = wait_for(Duration::from_secs(30), || {
+        calls_or_empty(&db)
+            .iter()
+            .any(|c| c["sip_call_id"] == CALL_ID && c["status"] == "completed")
+    });
+    assert!(
+        done,
+        "vqprobe did not finish the call; stderr:\n{}",
+        d.stderr()
+    );
+    d.terminate(Duration::from_secs(10));
+    let stored = wait_for(Duration::from_secs(10), || {
+        rows(&homer, "sip_capture").len() >= sip.len()
+            && rows(&homer, "rtcp_capture").len() >= rtcp.len()
+            && rows(&homer, "report_capture").iter().any(|r| {
+                r["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("\"event\":\"end\""))
+            })
+    });
+    let log = front.log();
+    let store_log = store.log();
+    front.stop();
+    store.stop();
+    assert!(
+        stored,
+        "sipcapture did not store everything; front:\n{log}\nstore:\n{store_log}\nvqprobe:\n{}",
+        d.stderr()
+    );
+
+    // What Homer's capture server holds for the call (shown with --nocapture).
+    for t in ["sip_capture", "rtcp_capture", "report_capture"] {
+        for r in rows(&homer, t) {
+            let msg = r["msg"].as_str().unwrap_or_default();
+            println!(
+                "{t}: id={} micro_ts={} correlation_id={} node={} {}:{} -> {}:{} method={} msg={}",
+                r["id"],
+                r["micro_ts"],
+                r["correlation_id"],
+                r["node"],
+                r["source_ip"],
+                r["source_port"],
+                r["destination_ip"],
+                r["destination_port"],
+                r.get("method").unwrap_or(&Value::Null),
+                msg.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(160)
+                    .collect::<String>()
+            );
+        }
+    }
+
+    // SIP: one row per message, the original addresses and capture times, correlated
+    // by the Call-ID, the capture id in the node name Kamailio composes.
+    let sip_rows = rows(&homer, "sip_capture");
+    assert_eq!(sip_rows.len(), sip.len(), "{sip_rows:?}");
+    for (row, (t_us, payload)) in sip_rows.iter().zip(&sip) {
+        assert_eq!(row["callid"], CALL_ID);
+        assert_eq!(row["correlation_id"], CALL_ID);
+        assert_eq!(row["node"], format!("homer01:{CAPTURE_ID}"));
+        assert_eq!(
+            int(&row["micro_ts"]),
+            *t_us as i64,
+            "capture time of {row:?}"
+        );
+        assert_eq!(
+            row["msg"].as_str().map(str::as_bytes),
+            Some(payload.as_slice())
+        );
+        let from_caller = payload.starts_with(b"INVITE")
+            || payload.starts_with(b"ACK")
+            || payload.starts_with(b"BYE");
+        let (src, dst) = if from_caller {
+            ("10.0.0.1", "10.0.0.2")
+        } else {
+            ("10.0.0.2", "10.0.0.1")
+        };
+        assert_eq!(
+            (row["source_ip"].as_str(), row["destination_ip"].as_str()),
+            (Some(src), Some(dst))
+        );
+        assert_eq!(
+            (int(&row["source_port"]), int(&row["destination_port"])),
+            (5060, 5060)
+        );
+    }
+    // RTCP: Homer's JSON, by Call-ID.
+    let rtcp_rows = rows(&homer, "rtcp_capture");
+    assert_eq!(rtcp_rows.len(), rtcp.len(), "{rtcp_rows:?}");
+    for (row, (t_us, _)) in rtcp_rows.iter().zip(&rtcp) {
+        assert_eq!(row["correlation_id"], CALL_ID);
+        assert_eq!(int(&row["micro_ts"]), *t_us as i64);
+    }
+    let sr: Value = serde_json::from_str(rtcp_rows[0]["msg"].as_str().expect("msg")).expect("json");
+    assert_eq!(
+        (sr["type"].as_u64(), sr["ssrc"].as_u64()),
+        (Some(200), Some(0x1111_2222))
+    );
+    assert_eq!(sr["sender_information"]["packets"], 250);
+    assert_eq!(sr["sdes_ssrc"], 0x1111_2222u32);
+    let rr: Value = serde_json::from_str(rtcp_rows[1]["msg"].as_str().expect("msg")).expect("json");
+    assert_eq!(
+        (rr["type"].as_u64(), rr["ssrc"].as_u64()),
+        (Some(201), Some(0x3333_4444))
+    );
+    let rb = &rr["report_blocks"][0];
+    assert_eq!(
+        (
+            rb["source_ssrc"].as_u64(),
+            rb["fraction_lost"].as_u64(),
+            rb["packets_lost"].as_i64()
+        ),
+        (Some(0x1111_2222), Some(3), Some(2))
+    );
+    assert_eq!(
+        (rb["ia_jitter"].as_u64(), rb["dlsr"].as_u64()),
+        (Some(17), Some(0x8000))
+    );
+    assert_eq!(
+        (
+            rtcp_rows[0]["source_ip"].as_str(),
+            int(&rtcp_rows[0]["source_port"])
+        ),
+        (Some("10.0.0.1"), 40001)
+    );
+
+    // Reports: interval ones while the call runs, one at its end, by Call-ID.
+    let reports = rows(&homer, "report_capture");
+    let end: Vec<Value> = reports
+        .iter()
+        .filter(|r| r["correlation_id"] == CALL_ID)
+        .filter_map(|r| serde_json::from_str::<Value>(r["msg"].as_str()?).ok())
+        .filter(|m| m["event"] == "end")
+        .collect();
+    assert_eq!(end.len(), 1, "{reports:?}");
+    let stored_call = calls_or_empty(&db)
+        .into_iter()
+        .find(|c| c["sip_call_id"] == CALL_ID)
+        .expect("stored call");
+    assert_eq!(
+        end[0]["mos"], stored_call["mos"],
+        "report MOS is the record's"
+    );
+    let streams = end[0]["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 2);
+    for s in streams {
+        for k in [
+            "direction",
+            "codec",
+            "mos",
+            "mos_lq",
+            "r_factor",
+            "jitter_ms",
+            "loss_ratio",
+            "loss_runs",
+        ] {
+            assert!(!s[k].is_null(), "report stream lacks {k}: {s}");
+        }
+    }
+
+    // Every chunk of every packet as Kamailio's HEP parser read it.
+    let chunks = chunk_lines(&log);
+    assert!(chunks.len() >= sip.len() + rtcp.len() + 1, "{log}");
+    for c in &chunks {
+        assert_eq!(c["v"], "3");
+        assert_eq!((c["family"].as_str(), c["proto"].as_str()), ("2", "17"));
+        assert_eq!(c["capture_id"], CAPTURE_ID.to_string());
+        assert_eq!(c["key"], PASSWORD);
+        assert_eq!(c["cid"], CALL_ID);
+        assert!(["1", "5", "32"].contains(&c["type"].as_str()), "{c:?}");
+        let t_us = c["tsec"].parse::<u64>().expect("tsec") * 1_000_000
+            + c["tusec"].parse::<u64>().expect("tusec");
+        let expected: Vec<u64> = match c["type"].as_str() {
+            "1" => sip.iter().map(|(t, _)| *t).collect(),
+            "5" => rtcp.iter().map(|(t, _)| *t).collect(),
+            _ => vec![t_us],
+        };
+        assert!(expected.contains(&t_us), "time {t_us} of {c:?}");
+        if c["type"] == "1" {
+            let (t, p) = sip
+                .iter()
+                .find(|(t, _)| *t == t_us)
+                .expect("message at that time");
+            assert_eq!(
+                c["payload_len"],
+                p.len().to_string(),
+                "payload of the message at {t}"
+            );
+        }
+    }
+    let by_type = |t: &str| chunks.iter().filter(|c| c["type"] == t).count();
+    assert_eq!((by_type("1"), by_type("5")), (sip.len(), rtcp.len()));
+}
