@@ -2,7 +2,8 @@
 # Installs the Debian packages vqprobe builds and tests with. Idempotent; needs root
 # (or sudo) for apt-get. Rust itself comes from rustup (https://rustup.rs).
 set -euo pipefail
-pkgs=(libpcap-dev tshark sip-tester tcpreplay iproute2 prometheus systemd)
+pkgs=(libpcap-dev tshark sip-tester tcpreplay iproute2 prometheus systemd
+      kamailio kamailio-sqlite-modules linphone-cli tcpdump)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

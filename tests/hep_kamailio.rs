@@ -66,6 +66,8 @@ log_stderror=yes
 fork=yes
 children=1
 auto_aliases=no
+tcp_accept_hep3=yes
+tcp_accept_no_cl=yes
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
 mpath="{modules}/"
@@ -194,7 +196,16 @@ fn chunk_lines(log: &str) -> Vec<BTreeMap<String, String>> {
 }
 
 #[test]
-fn sipcapture_stores_vqprobe_sip_rtcp_and_reports_by_call_id() {
+fn sipcapture_stores_vqprobe_sip_rtcp_and_reports_by_call_id_over_udp() {
+    export_to_sipcapture("udp");
+}
+
+#[test]
+fn sipcapture_stores_vqprobe_sip_rtcp_and_reports_by_call_id_over_tcp() {
+    export_to_sipcapture("tcp");
+}
+
+fn export_to_sipcapture(transport: &str) {
     if !daemon::is_root() || !kamailio::available(&["sipcapture", "db_sqlite", "xlog", "pv"]) {
         println!("SKIPPED: needs root and kamailio with sipcapture and db_sqlite");
         return;
@@ -219,7 +230,7 @@ fn sipcapture_stores_vqprobe_sip_rtcp_and_reports_by_call_id() {
     let db = work.db();
     let cfg = format!(
         "[capture]\nlocal_networks = [\"10.0.0.2/32\"]\n\
-[hep]\naddress = \"udp://127.0.0.1:{port}\"\ncapture_id = {CAPTURE_ID}\n\
+[hep]\naddress = \"{transport}://127.0.0.1:{port}\"\ncapture_id = {CAPTURE_ID}\n\
 password = \"{PASSWORD}\"\nnode_name = \"{NODE}\"\n"
     );
     let mut d = Daemon::spawn(
@@ -428,4 +439,204 @@ password = \"{PASSWORD}\"\nnode_name = \"{NODE}\"\n"
     }
     let by_type = |t: &str| chunks.iter().filter(|c| c["type"] == t).count();
     assert_eq!((by_type("1"), by_type("5")), (sip.len(), rtcp.len()));
+}
+
+/// A Kamailio proxy in front of a sipp UAS whose `siptrace` mirrors every SIP message
+/// it receives and sends (`trace_mode` 1) as HEP to `hep` (`;transport=tcp` for TCP).
+fn proxy_cfg(sip_port: u16, uas_port: u16, hep_port: u16, version: u8, tcp: bool) -> String {
+    let transport = if tcp { ";transport=tcp" } else { "" };
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{sip_port}
+listen=tcp:127.0.0.1:{sip_port}
+mpath="{modules}/"
+loadmodule "pv.so"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "rr.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "siptrace.so"
+modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:{hep_port}{transport}")
+modparam("siptrace", "hep_mode_on", 1)
+modparam("siptrace", "hep_version", {version})
+modparam("siptrace", "hep_capture_id", 4242)
+modparam("siptrace", "trace_to_database", 0)
+modparam("siptrace", "trace_on", 1)
+modparam("siptrace", "trace_mode", 1)
+request_route {{
+    # sipp's BYE carries no Route header: every request goes to the UAS.
+    if (has_totag()) {{
+        loose_route();
+    }}
+    if (is_method("INVITE")) {{
+        record_route();
+    }}
+    $du = "sip:127.0.0.1:{uas_port}";
+    t_relay();
+}}
+"#,
+        modules = kamailio::MODULES
+    )
+}
+
+fn sipp(work: &Workdir, name: &str, args: &[&str]) -> daemon::ChildGuard {
+    let out = std::fs::File::create(work.path().join(format!("{name}.out"))).expect("sipp log");
+    let err = out.try_clone().expect("sipp log");
+    let child = std::process::Command::new("sipp")
+        .args(args)
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawning sipp");
+    daemon::ChildGuard::new(&format!("sipp {name}"), child)
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[test]
+fn siptrace_feeds_a_probe_that_captures_nothing_itself() {
+    if !daemon::is_root()
+        || !daemon::have_command("sipp")
+        || !kamailio::available(&["siptrace", "tm", "sl", "rr", "siputils", "pv"])
+    {
+        println!("SKIPPED: needs root, sipp and kamailio with siptrace");
+        return;
+    }
+    let work = Workdir::new();
+    let db = work.db();
+    let hep_port = free_port();
+    let cfg = format!(
+        "[capture]\ninterfaces = []\n[store]\nflush_interval_ms = 100\n\
+[hep]\nlisten = [\"udp://127.0.0.1:{hep_port}\", \"tcp://127.0.0.1:{hep_port}\"]\n"
+    );
+    let mut d = Daemon::spawn(&work, &db, &cfg, &[]);
+    d.wait_stderr("HEP input on tcp://", Duration::from_secs(10));
+
+    // (HEP version, over TCP, Call-ID)
+    let runs = [
+        (3u8, false, "hepv3-udp-1@127.0.0.1"),
+        (3, true, "hepv3-tcp-1@127.0.0.1"),
+        (2, false, "hepv2-udp-1@127.0.0.1"),
+    ];
+    let mut windows = Vec::new();
+    for (i, (version, tcp, call_id)) in runs.iter().enumerate() {
+        let (kport, uas_port, uac_port) = (free_port(), free_port(), free_port());
+        let mut kam = Kamailio::start(
+            work.path(),
+            &format!("proxy{i}"),
+            &proxy_cfg(kport, uas_port, hep_port, *version, *tcp),
+        );
+        let uas_p = uas_port.to_string();
+        let mut uas = sipp(
+            &work,
+            &format!("uas{i}"),
+            &[
+                "-sn",
+                "uas",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &uas_p,
+                "-m",
+                "1",
+                "-timeout",
+                "20s",
+                "-nostdin",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = wall_ms();
+        let remote = format!("127.0.0.1:{kport}");
+        let uac_p = uac_port.to_string();
+        let cid = call_id.replace("-1@", "-%u@");
+        let mut uac = sipp(
+            &work,
+            &format!("uac{i}"),
+            &[
+                "-sn",
+                "uac",
+                &remote,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &uac_p,
+                "-s",
+                "1234",
+                "-m",
+                "1",
+                "-d",
+                "1000",
+                "-cid_str",
+                &cid,
+                "-timeout",
+                "20s",
+                "-nostdin",
+            ],
+        );
+        let st = uac.wait(Duration::from_secs(25));
+        let t1 = wall_ms();
+        let uac_out =
+            std::fs::read_to_string(work.path().join(format!("uac{i}.out"))).unwrap_or_default();
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "sipp uac via kamailio failed:\n{uac_out}\n{}",
+            kam.log()
+        );
+        let _ = uas.wait(Duration::from_secs(5));
+        kam.stop();
+        windows.push((t0, t1));
+    }
+
+    let all = wait_for(Duration::from_secs(15), || {
+        let rows = calls_or_empty(&db);
+        runs.iter().all(|(_, _, id)| {
+            rows.iter()
+                .any(|c| c["sip_call_id"] == *id && c["status"] == "completed")
+        })
+    });
+    let rows = calls_or_empty(&db);
+    assert!(
+        all,
+        "calls recorded from HEP: {rows:#?}\nvqprobe:\n{}",
+        d.stderr()
+    );
+    for ((version, tcp, id), (t0, t1)) in runs.iter().zip(&windows) {
+        let c = rows
+            .iter()
+            .find(|c| c["sip_call_id"] == *id)
+            .expect("recorded");
+        println!(
+            "HEPv{version} over {}: {}",
+            if *tcp { "TCP" } else { "UDP" },
+            serde_json::to_string(c).unwrap_or_default()
+        );
+        assert_eq!(c["ended_reason"], "bye", "{c}");
+        assert_eq!(c["to_number"], "1234", "{c}");
+        // Times are Kamailio's, carried in the HEP time chunks (v3) or the
+        // little-endian time header (v2): inside the wall-clock window of the call.
+        let created = int(&c["created_at_ms"]);
+        assert!(
+            created >= t0 - 1_000 && created <= *t1,
+            "created {created} outside [{t0}, {t1}]: {c}"
+        );
+        let dur = c["duration_seconds"].as_f64().expect("duration");
+        assert!(
+            (0.9..2.5).contains(&dur),
+            "sipp paused 1 s before BYE: {dur} ({c})"
+        );
+    }
+    d.terminate(Duration::from_secs(10));
 }
