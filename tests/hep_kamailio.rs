@@ -97,7 +97,10 @@ onreply_route {{
 /// The generated call: SIP dialog, two PCMU streams, an SR from the caller and the
 /// callee's RR about it. Returns the scenario and the capture times (µs) of its SIP
 /// messages and RTCP datagrams.
-fn scenario() -> (Scenario, Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>) {
+/// (capture time µs, payload) of each datagram of a kind.
+type Sent = Vec<(u64, Vec<u8>)>;
+
+fn scenario() -> (Scenario, Sent, Sent) {
     let (a, b) = (addr("10.0.0.1:40000"), addr("10.0.0.2:50000"));
     let dialog = SipDialog::new(
         CALL_ID,
@@ -409,7 +412,7 @@ password = \"{PASSWORD}\"\nnode_name = \"{NODE}\"\n"
 
     // Every chunk of every packet as Kamailio's HEP parser read it.
     let chunks = chunk_lines(&log);
-    assert!(chunks.len() >= sip.len() + rtcp.len() + 1, "{log}");
+    assert!(chunks.len() > sip.len() + rtcp.len(), "{log}");
     for c in &chunks {
         assert_eq!(c["v"], "3");
         assert_eq!((c["family"].as_str(), c["proto"].as_str()), ("2", "17"));

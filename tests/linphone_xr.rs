@@ -107,9 +107,7 @@ fn tone(path: &Path) {
     w.extend_from_slice(b"RIFF");
     w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
     w.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        w.extend_from_slice(&v.to_le_bytes());
-    }
+    w.extend_from_slice(&16u32.to_le_bytes());
     w.extend_from_slice(&1u16.to_le_bytes());
     w.extend_from_slice(&1u16.to_le_bytes());
     w.extend_from_slice(&8000u32.to_le_bytes());
