@@ -528,6 +528,19 @@ fn siptrace_feeds_a_probe_that_captures_nothing_itself() {
     let mut d = Daemon::spawn(&work, &db, &cfg, &[]);
     d.wait_stderr("HEP input on tcp://", Duration::from_secs(10));
 
+    // Not HEP: two datagrams and a TCP stream are counted, never a crash.
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    for bytes in [
+        &b"OPTIONS sip:x SIP/2.0\r\n\r\n"[..],
+        &b"HEP3\x00\x09\x00\x00\x00"[..],
+    ] {
+        junk.send_to(bytes, ("127.0.0.1", hep_port)).expect("send");
+    }
+    {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", hep_port)).expect("tcp");
+        std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("write");
+    }
+
     // (HEP version, over TCP, Call-ID)
     let runs = [
         (3u8, false, "hepv3-udp-1@127.0.0.1"),
@@ -641,5 +654,33 @@ fn siptrace_feeds_a_probe_that_captures_nothing_itself() {
             "sipp paused 1 s before BYE: {dur} ({c})"
         );
     }
+    let metrics = ureq::get(&format!("http://{}/metrics", d.api))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    println!(
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("vqprobe_hep") || l.contains("interface=\"hep\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        value("vqprobe_hep_malformed_packets_total"),
+        3.0,
+        "{metrics}"
+    );
+    assert!(value("vqprobe_hep_received_packets_total{version=\"2\"}") > 0.0);
+    assert!(value("vqprobe_hep_received_packets_total{version=\"3\"}") > 0.0);
     d.terminate(Duration::from_secs(10));
 }

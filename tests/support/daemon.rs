@@ -224,6 +224,8 @@ pub struct Daemon {
     pub stderr_path: PathBuf,
     /// When it was spawned.
     pub started: Instant,
+    /// The API's `ip:port`.
+    pub api: String,
 }
 
 impl Daemon {
@@ -257,6 +259,7 @@ impl Daemon {
             config,
             stderr_path,
             started: Instant::now(),
+            api: listen,
         }
     }
 
