@@ -130,6 +130,9 @@ pub struct LiveSettings {
     pub immediate: bool,
     /// Promiscuous mode.
     pub promiscuous: bool,
+    /// Join this PACKET_FANOUT group (hash mode): several handles on one interface
+    /// then share its packets, each flow (both directions) on one handle.
+    pub fanout_group: Option<u16>,
 }
 
 /// Kernel-side counters of a live handle (pcap_stats).
@@ -191,6 +194,12 @@ impl LiveCapture {
         let dlt = cap.get_datalink().0;
         let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType(dlt))?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&cap);
+        if let Some(group) = s.fanout_group {
+            join_fanout(fd, group).map_err(|e| CaptureError::Open {
+                path: s.interface.clone(),
+                reason: format!("PACKET_FANOUT group {group}: {e}"),
+            })?;
+        }
         Ok(LiveCapture { cap, link, fd })
     }
 
@@ -233,6 +242,35 @@ impl LiveCapture {
             dropped: u64::from(s.dropped),
             if_dropped: u64::from(s.if_dropped),
         })
+    }
+}
+
+/// Adds the (activated, hence bound) AF_PACKET socket `fd` to fanout group `group`,
+/// hashing by flow. Linux hashes symmetrically (`__skb_get_hash_symmetric`), so both
+/// directions of a flow go to one socket; with `DEFRAG` the kernel reassembles IP
+/// fragments before hashing, so a fragmented SIP message is not split across sockets.
+/// libpcap has no call for this, hence the socket option on its descriptor.
+#[allow(unsafe_code)]
+fn join_fanout(fd: std::os::fd::RawFd, group: u16) -> std::io::Result<()> {
+    // Low 16 bits: the group id; high 16 bits: mode and flags. The cast keeps the bits.
+    let arg = (u32::from(group)
+        | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16))
+        as libc::c_int;
+    // SAFETY: `fd` is the open capture socket owned by the caller's `Capture`; the
+    // option value is a c_int on our stack, passed with its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            (&arg as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

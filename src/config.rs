@@ -141,6 +141,11 @@ pub struct CaptureConfig {
     /// Put the interfaces in promiscuous mode (needed on a SPAN/mirror
     /// port, not on the SBC itself).
     pub promiscuous: bool,
+    /// Capture threads per interface. Above 1, each thread opens its own
+    /// handle and the kernel spreads packets over them by flow hash
+    /// (PACKET_FANOUT_HASH, symmetric: both directions of a flow reach the
+    /// same thread; fragments are reassembled first).
+    pub threads: usize,
     /// The probed host's networks, for call and stream direction. Empty
     /// means "the host's own interface addresses", filled in by the daemon.
     #[serde(with = "cidr_list")]
@@ -159,6 +164,7 @@ impl Default for CaptureConfig {
             buffer_mb: 64,
             immediate: false,
             promiscuous: false,
+            threads: 1,
             local_networks: Vec::new(),
         }
     }
@@ -356,6 +362,13 @@ pub struct StoreConfig {
     /// Longest time (ms) a finished record waits before it is committed;
     /// at most a second, so a crash loses at most a second of calls.
     pub flush_interval_ms: u64,
+    /// Records kept in memory while the disk refuses writes (full,
+    /// read-only, I/O errors), retried until it takes them; beyond this
+    /// new calls are dropped and counted.
+    pub pending_max: usize,
+    /// Seconds shutdown keeps retrying a failing disk before it gives up
+    /// and says what it could not write.
+    pub shutdown_timeout_s: u64,
 }
 
 impl Default for StoreConfig {
@@ -364,6 +377,8 @@ impl Default for StoreConfig {
             path: PathBuf::from("./data/vqprobe.db"),
             retention_days: 90,
             flush_interval_ms: 500,
+            pending_max: 100_000,
+            shutdown_timeout_s: 10,
         }
     }
 }
@@ -377,8 +392,10 @@ pub struct ApiConfig {
     /// SHA-256 hashes of the accepted bearer keys, each `sha256:` and 64
     /// lowercase hex digits; hashes so the file never holds a usable key.
     pub key_hashes: Vec<String>,
-    /// Whether `/metrics` needs a bearer key too.
-    pub metrics_require_auth: bool,
+    /// Whether `/metrics` needs a bearer key too. Unset: it does whenever
+    /// `listen` is not a loopback address (its labels name agents and MNOs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_require_auth: Option<bool>,
     /// Distinct MNO label values on Prometheus series before the rest fold
     /// into `other`.
     pub mno_label_cap: usize,
@@ -392,7 +409,7 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             key_hashes: Vec::new(),
-            metrics_require_auth: false,
+            metrics_require_auth: None,
             mno_label_cap: 50,
             agent_label_cap: 200,
         }
@@ -546,6 +563,8 @@ pub struct Overrides {
     pub local_nets: Vec<IpNet>,
     /// `--workers`: replaces `pipeline.workers`.
     pub workers: Option<usize>,
+    /// `--capture-threads`: replaces `capture.threads`.
+    pub capture_threads: Option<usize>,
 }
 
 impl Config {
@@ -613,6 +632,9 @@ impl Config {
         if let Some(workers) = o.workers {
             self.pipeline.workers = workers;
         }
+        if let Some(threads) = o.capture_threads {
+            self.capture.threads = threads;
+        }
     }
 
     /// Checks ranges and formats; the first problem found is returned,
@@ -675,6 +697,7 @@ impl CaptureConfig {
         check_range("capture.snaplen", self.snaplen, 64, 262_144)?;
         // libpcap takes the buffer size in bytes as a C int.
         check_range("capture.buffer_mb", self.buffer_mb, 1, 2047)?;
+        check_range("capture.threads", self.threads, 1, 16)?;
         Ok(())
     }
 }
@@ -743,11 +766,20 @@ impl StoreConfig {
             return Err(invalid("store.path", "must not be empty".into()));
         }
         check_range("store.retention_days", self.retention_days, 0, 3650)?;
-        check_range("store.flush_interval_ms", self.flush_interval_ms, 1, 1000)
+        check_range("store.flush_interval_ms", self.flush_interval_ms, 1, 1000)?;
+        check_range("store.pending_max", self.pending_max, 1000, 10_000_000)?;
+        check_range("store.shutdown_timeout_s", self.shutdown_timeout_s, 0, 600)
     }
 }
 
 impl ApiConfig {
+    /// Whether `/metrics` needs a key: as configured, else when `listen` is reachable
+    /// from other hosts.
+    pub fn metrics_need_key(&self) -> bool {
+        self.metrics_require_auth
+            .unwrap_or(!self.listen.ip().to_canonical().is_loopback())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         for (i, h) in self.key_hashes.iter().enumerate() {
             // The value is not echoed: someone who pasted the key itself
@@ -1023,7 +1055,7 @@ agent_label_cap = 100
         assert_eq!(c.quality.codecs["G729"].frame_ms, None);
         assert_eq!(c.store.flush_interval_ms, 250);
         assert_eq!(c.api.listen, "0.0.0.0:9090".parse().unwrap());
-        assert!(c.api.metrics_require_auth);
+        assert_eq!(c.api.metrics_require_auth, Some(true));
         // And the full config survives a round trip.
         assert_eq!(Config::from_toml_str(&c.to_toml_string()).unwrap(), c);
     }
@@ -1284,9 +1316,11 @@ agent_label_cap = 100
             mno_prefixes: Some("/tmp/mno.csv".into()),
             local_nets: vec!["192.168.0.0/16".parse().unwrap()],
             workers: Some(8),
+            capture_threads: Some(2),
         };
         c.apply(&o);
         c.validate().unwrap();
+        assert_eq!(c.capture.threads, 2);
         assert_eq!(c.capture.interfaces, ["ens1", "ens2"]);
         assert_eq!(c.api.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));

@@ -24,7 +24,7 @@ use vqprobe_engine::mno::MnoTable;
 use vqprobe_engine::push::{PushError, PushedCall};
 use vqprobe_engine::record::CallRecord;
 use vqprobe_engine::time::Timestamp;
-use vqprobe_store::{StoreWriter, WriterMsg};
+use vqprobe_store::{StoreWriter, WriterMsg, WriterOptions};
 
 /// A capture file fed through the live path instead of an interface.
 #[derive(Debug, Clone)]
@@ -34,8 +34,13 @@ pub struct Replay {
     /// 1 = real time, X = X times faster, 0 = as fast as possible.
     pub speed: f64,
     /// Shift capture timestamps so the first packet is "now" (demos: the calls then
-    /// fall in the API's `days=` windows).
+    /// fall in the API's `days=` windows), or, with `live_from`, so that instant is.
     pub rebase_time: bool,
+    /// A capture instant (ns) before which packets go through as fast as possible and
+    /// from which they are paced at `speed`: a day of history, then live (the demo).
+    pub live_from: Option<i64>,
+    /// The source's name in metrics and logs; the file's path when `None`.
+    pub name: Option<String>,
 }
 
 fn wall_ns() -> i64 {
@@ -132,10 +137,14 @@ impl Daemon {
         } else {
             cfg.store.retention_days
         };
-        let (writer, writer_tx) = StoreWriter::spawn(
+        let (writer, writer_tx) = StoreWriter::spawn_with(
             cfg.store.path.clone(),
-            Duration::from_millis(cfg.store.flush_interval_ms),
-            retention,
+            WriterOptions {
+                flush_interval: Duration::from_millis(cfg.store.flush_interval_ms),
+                retention_days: retention,
+                pending_max: cfg.store.pending_max,
+                shutdown_timeout: Duration::from_secs(cfg.store.shutdown_timeout_s),
+            },
             now_ms,
         )
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
@@ -210,7 +219,11 @@ impl Daemon {
             Some(r) => {
                 let cap = OfflineCapture::open(&r.file)?;
                 let stats = Arc::new(SourceStats::default());
-                sources.push((r.file.display().to_string(), stats.clone()));
+                let name = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| r.file.display().to_string());
+                sources.push((name, stats.clone()));
                 let mut disp = Dispatcher::new(
                     worker_txs.clone(),
                     pool_rx.clone(),
@@ -235,9 +248,12 @@ impl Daemon {
                             let res = replay_loop(
                                 cap,
                                 &mut disp,
-                                r.speed,
-                                r.rebase_time,
-                                interim_ns,
+                                Pace {
+                                    speed: r.speed,
+                                    rebase_time: r.rebase_time,
+                                    live_from: r.live_from,
+                                    interval_ns: interim_ns,
+                                },
                                 &stop,
                                 &clock,
                             );
@@ -254,39 +270,52 @@ impl Daemon {
                 );
             }
             None => {
-                for iface in &cfg.capture.interfaces {
-                    let settings = LiveSettings {
-                        interface: iface.clone(),
-                        bpf: cfg.capture.bpf.clone(),
-                        snaplen: cfg.capture.snaplen,
-                        buffer_mb: cfg.capture.buffer_mb,
-                        immediate: cfg.capture.immediate,
-                        promiscuous: cfg.capture.promiscuous,
-                    };
-                    let cap = LiveCapture::open(&settings)
-                        .with_context(|| format!("capture on {iface}"))?;
-                    let stats = Arc::new(SourceStats::default());
-                    sources.push((iface.clone(), stats.clone()));
-                    let mut disp = Dispatcher::new(
-                        worker_txs.clone(),
-                        pool_rx.clone(),
-                        batch_size,
-                        routes.clone(),
-                        cfg.calls.agent_header.clone(),
-                        stats.clone(),
-                    )
-                    .with_hep(hep_tap.clone());
-                    let stop = stop_capture.clone();
-                    capture_threads.push(
-                        std::thread::Builder::new()
-                            .name(format!("vqprobe-cap-{iface}"))
-                            .spawn(move || {
-                                let res = live_loop(cap, &mut disp, &stop, &stats);
-                                disp.flush();
-                                res
-                            })
-                            .context("spawning capture thread")?,
-                    );
+                let threads = cfg.capture.threads.max(1);
+                let ordered = threads * cfg.capture.interfaces.len() > 1;
+                for (i, iface) in cfg.capture.interfaces.iter().enumerate() {
+                    for t in 0..threads {
+                        let settings = LiveSettings {
+                            interface: iface.clone(),
+                            bpf: cfg.capture.bpf.clone(),
+                            snaplen: cfg.capture.snaplen,
+                            buffer_mb: cfg.capture.buffer_mb,
+                            immediate: cfg.capture.immediate,
+                            promiscuous: cfg.capture.promiscuous,
+                            fanout_group: (threads > 1).then(|| fanout_group(i)),
+                        };
+                        let cap = LiveCapture::open(&settings)
+                            .with_context(|| format!("capture on {iface}"))?;
+                        let stats = Arc::new(SourceStats::default());
+                        let name = if threads > 1 {
+                            format!("{iface}/{t}")
+                        } else {
+                            iface.clone()
+                        };
+                        sources.push((name.clone(), stats.clone()));
+                        let mut disp = Dispatcher::new(
+                            worker_txs.clone(),
+                            pool_rx.clone(),
+                            batch_size,
+                            routes.clone(),
+                            cfg.calls.agent_header.clone(),
+                            stats.clone(),
+                        )
+                        .with_hep(hep_tap.clone());
+                        if ordered {
+                            disp = disp.ordered();
+                        }
+                        let stop = stop_capture.clone();
+                        capture_threads.push(
+                            std::thread::Builder::new()
+                                .name(format!("vqprobe-cap-{name}"))
+                                .spawn(move || {
+                                    let res = live_loop(cap, &mut disp, &stop, &stats);
+                                    disp.finish();
+                                    res
+                                })
+                                .context("spawning capture thread")?,
+                        );
+                    }
                 }
             }
         }
@@ -320,6 +349,7 @@ impl Daemon {
             workers: snapshots,
             stopping: Arc::new(AtomicBool::new(false)),
             hep: hep_stats,
+            store: Some(writer.stats()),
         });
         let probe = Arc::new(DaemonProbe {
             runtime: runtime.clone(),
@@ -452,6 +482,10 @@ impl vqprobe_api::Probe for DaemonProbe {
         self.runtime.stopping.load(Ordering::Relaxed)
     }
 
+    fn store_fault(&self) -> Option<String> {
+        self.runtime.store.as_ref().and_then(|s| s.fault())
+    }
+
     /// Pushed metadata goes to its call id's shard, and its media endpoints are routed
     /// there (as SDP's are) so the media meets it.
     fn push(&self, call: PushedCall) -> Result<(), PushError> {
@@ -500,6 +534,14 @@ fn now_ms() -> i64 {
     wall_ns() / 1_000_000
 }
 
+/// A PACKET_FANOUT group id for the `index`th interface: group ids are shared by every
+/// process in the network namespace, so this one is made of the process id.
+fn fanout_group(index: usize) -> u16 {
+    let pid = std::process::id();
+    // Fold the 32-bit pid into 16 bits, then step by interface.
+    ((pid ^ (pid >> 16)) as u16).wrapping_add(index as u16)
+}
+
 fn live_loop(
     mut cap: LiveCapture,
     disp: &mut Dispatcher,
@@ -512,7 +554,7 @@ fn live_loop(
     while !stop.load(Ordering::Relaxed) {
         match cap.read().map_err(|e| anyhow!("{e}"))? {
             LiveRead::Frame(f) => disp.on_frame(Timestamp::from_nanos(f.ts_ns), link, f.data),
-            LiveRead::Idle => disp.flush(),
+            LiveRead::Idle => disp.idle(wall_ns()),
         }
         // Partial batches still move on a quiet link, at most 50 ms late.
         if last_flush.elapsed() >= Duration::from_millis(50) {
@@ -534,42 +576,55 @@ fn live_loop(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a replay is timed.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    speed: f64,
+    rebase_time: bool,
+    live_from: Option<i64>,
+    interval_ns: i64,
+}
+
 fn replay_loop(
     mut cap: OfflineCapture,
     disp: &mut Dispatcher,
-    speed: f64,
-    rebase_time: bool,
-    interval_ns: i64,
+    pace: Pace,
     stop: &AtomicBool,
     clock: &AtomicI64,
 ) -> Result<()> {
     let link = cap.link_type();
-    let started = Instant::now();
-    let mut first_ts: Option<i64> = None;
     let mut shift: Option<i64> = None;
+    // The instant pacing counts from: the first packet, or the live point once reached.
+    let mut anchor: Option<(i64, Instant)> = None;
     let mut last_flush = Instant::now();
+    let replay_started = Instant::now();
+    let mut announced_live = false;
+    // Latest timestamp handed to the dispatcher (some may wait in partial batches).
+    let mut handed_over = i64::MIN;
     while !stop.load(Ordering::Relaxed) {
         let Some(f) = cap.next_frame().map_err(|e| anyhow!("{e}"))? else {
             break;
         };
-        let t0 = *first_ts.get_or_insert(f.ts_ns);
-        let shift = *shift.get_or_insert(if rebase_time {
+        let shift = *shift.get_or_insert_with(|| {
+            if !pace.rebase_time {
+                return 0;
+            }
             // Whole intervals, so the 5 s scoring intervals cut the streams where an
             // offline analysis of the same file does and the figures are identical.
-            let s = wall_ns().saturating_sub(t0);
-            s - s.rem_euclid(interval_ns.max(1))
-        } else {
-            0
+            let s = wall_ns().saturating_sub(pace.live_from.unwrap_or(f.ts_ns));
+            s - s.rem_euclid(pace.interval_ns.max(1))
         });
         let ts_ns = f.ts_ns.saturating_add(shift);
-        if speed > 0.0 {
+        let paced = pace.speed > 0.0 && pace.live_from.is_none_or(|l| f.ts_ns >= l);
+        if paced {
             // Honour capture timestamps, scaled by the speed.
+            let (t0, started) = *anchor.get_or_insert_with(|| (f.ts_ns, Instant::now()));
             let due = Duration::from_nanos(u64::try_from(f.ts_ns.saturating_sub(t0)).unwrap_or(0))
-                .div_f64(speed);
+                .div_f64(pace.speed);
             let elapsed = started.elapsed();
             if due > elapsed {
                 disp.flush();
+                clock.fetch_max(handed_over, Ordering::Relaxed);
                 let mut wait = due - elapsed;
                 while wait > Duration::ZERO && !stop.load(Ordering::Relaxed) {
                     let step = wait.min(Duration::from_millis(100));
@@ -578,12 +633,27 @@ fn replay_loop(
                 }
             }
         }
-        clock.fetch_max(ts_ns, Ordering::Relaxed);
+        if paced && !announced_live {
+            announced_live = true;
+            if pace.live_from.is_some() {
+                eprintln!(
+                    "vqprobe: replay reached the live point after {:.1} s; real time from here",
+                    replay_started.elapsed().as_secs_f64()
+                );
+            }
+        }
         disp.on_frame(Timestamp::from_nanos(ts_ns), link, f.data);
+        handed_over = handed_over.max(ts_ns);
         if last_flush.elapsed() >= Duration::from_millis(50) {
             disp.flush();
+            // The clock the ticks carry moves only past packets already handed to the
+            // workers: a tick queued ahead of a partial batch would run the engines'
+            // timers (the RTP timeout) past packets they have not seen yet.
+            clock.fetch_max(handed_over, Ordering::Relaxed);
             last_flush = Instant::now();
         }
     }
+    disp.flush();
+    clock.fetch_max(handed_over, Ordering::Relaxed);
     Ok(())
 }

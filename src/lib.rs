@@ -5,7 +5,7 @@
 //! `vqprobe-store` (SQLite) → `vqprobe-api` (axum). This package is the edge that
 //! does the I/O and wires them together: [`config`], [`capture`] (libpcap),
 //! [`batch`] and [`pipeline`] (capture-side routing, worker threads), [`daemon`]
-//! (`vqprobe run`), [`hep`] (Homer: HEP export and input), [`runtime`] (the live counters the daemon fills and the metrics and
+//! (`vqprobe run`), [`demo`] (the generated day of `vqprobe run --demo`), [`hep`] (Homer: HEP export and input), [`runtime`] (the live counters the daemon fills and the metrics and
 //! API read), [`metrics`] (Prometheus), [`analyze`] and [`report`] (`vqprobe analyze`).
 
 #![deny(unsafe_code)]
@@ -16,9 +16,12 @@ pub mod batch;
 pub mod capture;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod hep;
+pub mod hold;
 pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
 pub mod report;
 pub mod runtime;
 

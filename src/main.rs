@@ -40,8 +40,13 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Feed a capture file through the live path instead of capturing.
-        #[arg(long, value_name = "FILE.pcap")]
+        #[arg(long, value_name = "FILE.pcap", conflicts_with = "demo")]
         replay: Option<PathBuf>,
+        /// A generated demo day instead of capturing: ~300 calls over the last 24 h
+        /// (several agents and MNOs, some bad), then 10 minutes live. Stores in a
+        /// temporary database unless --db is given.
+        #[arg(long, conflicts_with = "interface")]
+        demo: bool,
         /// Replay speed: 1 = real time, X = X times faster, 0 = as fast as possible.
         #[arg(long, default_value_t = 1.0, requires = "replay")]
         speed: f64,
@@ -128,6 +133,9 @@ struct OverrideArgs {
     /// Worker threads.
     #[arg(long)]
     workers: Option<usize>,
+    /// Capture threads per interface (kernel fanout by flow hash).
+    #[arg(long, value_name = "N")]
+    capture_threads: Option<usize>,
 }
 
 impl OverrideArgs {
@@ -139,6 +147,7 @@ impl OverrideArgs {
             mno_prefixes: self.mno_prefixes.clone(),
             local_nets: self.local_net.clone(),
             workers: self.workers,
+            capture_threads: self.capture_threads,
         }
     }
 }
@@ -161,22 +170,79 @@ fn run_daemon(
     o: &OverrideArgs,
 ) -> Result<()> {
     let cfg = effective_config(config.as_ref(), o)?;
+    let pre = vqprobe::preflight::check(&cfg, replay.is_some());
+    if !pre.ok() {
+        bail!("{}", pre.problems.join("; "));
+    }
     if !speed.is_finite() || speed < 0.0 {
         bail!("--speed must be 0 (as fast as possible) or a positive number, got {speed}");
-    }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     let replay = replay.map(|file| vqprobe::daemon::Replay {
         file,
         speed,
         rebase_time,
+        live_from: None,
+        name: None,
     });
     let what = match &replay {
         Some(r) => format!("replaying {} at speed {}", r.file.display(), r.speed),
+        None if cfg.capture.threads > 1 => format!(
+            "capturing on {} with {} threads each",
+            cfg.capture.interfaces.join(","),
+            cfg.capture.threads
+        ),
         None => format!("capturing on {}", cfg.capture.interfaces.join(",")),
     };
+    serve(&cfg, replay, &what, || Ok(()))
+}
+
+/// `run --demo`: the generated day streamed through a pipe into the replay.
+fn run_demo(config: Option<PathBuf>, o: &OverrideArgs) -> Result<()> {
+    let mut cfg = effective_config(config.as_ref(), o)?;
+    // The demo's site network, so directions come out as planned.
+    if cfg.capture.local_networks.is_empty() {
+        cfg.capture.local_networks = vec![vqprobe::demo::LOCAL_NET
+            .parse()
+            .context("the demo's local network")?];
+    }
+    // Its own database unless one was named, so demo calls never mix with real ones.
+    let tmp = if o.db.is_none() {
+        let dir = tempfile::Builder::new()
+            .prefix("vqprobe-demo-")
+            .tempdir()
+            .context("creating a directory for the demo database")?;
+        cfg.store.path = dir.path().join("demo.db");
+        Some(dir)
+    } else {
+        None
+    };
+    let source = vqprobe::demo::DemoSource::start()?;
+    let summary = source.summary();
+    let replay = vqprobe::daemon::Replay {
+        file: source.path(),
+        speed: 1.0,
+        rebase_time: true,
+        live_from: Some(source.live_from()),
+        name: Some("demo".into()),
+    };
+    let what = format!("demo: {summary}");
+    let result = serve(&cfg, Some(replay), &what, move || source.opened());
+    drop(tmp);
+    result
+}
+
+/// Runs the daemon and its API until SIGTERM/SIGINT. `started` runs once both are up
+/// (the demo lets go of its end of the pipe there).
+fn serve(
+    cfg: &Config,
+    replay: Option<vqprobe::daemon::Replay>,
+    what: &str,
+    started: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
     let keys = vqprobe::api::KeySet::from_config(&cfg.api.key_hashes)
         .map_err(|e| anyhow::anyhow!("api.key_hashes / VQPROBE_API_KEYS: {e}"))?;
     vqprobe::api::check_listen(cfg.api.listen, &keys).map_err(anyhow::Error::msg)?;
@@ -184,14 +250,14 @@ fn run_daemon(
         "vqprobe: {}",
         vqprobe::api::startup_notice(cfg.api.listen, &keys)
     );
-    let daemon = vqprobe::daemon::Daemon::start(&cfg, replay)?;
+    let daemon = vqprobe::daemon::Daemon::start(cfg, replay)?;
     let api = vqprobe::api::spawn(
         cfg.api.listen,
         vqprobe::api::ApiState {
             db_path: cfg.store.path.clone(),
             keys,
             probe: Some(daemon.probe()),
-            metrics_require_auth: cfg.api.metrics_require_auth,
+            metrics_require_auth: cfg.api.metrics_need_key(),
         },
     );
     let api = match api {
@@ -208,6 +274,12 @@ fn run_daemon(
         cfg.store.path.display(),
         api.local_addr()
     );
+    eprintln!("vqprobe: console http://{}/", api.local_addr());
+    if let Err(e) = started() {
+        let _ = daemon.shutdown();
+        let _ = api.shutdown();
+        return Err(e);
+    }
     daemon.run_until(&stop);
     eprintln!("vqprobe: stopping");
     let result = daemon.shutdown();
@@ -358,12 +430,30 @@ fn main() -> ExitCode {
         Cmd::Run {
             config,
             replay,
+            demo,
             speed,
             rebase_time,
             overrides,
-        } => run_daemon(config, replay, speed, rebase_time, &overrides),
+        } => match (demo, replay) {
+            (true, _) => run_demo(config, &overrides),
+            (false, replay) => run_daemon(config, replay, speed, rebase_time, &overrides),
+        },
         Cmd::CheckConfig { file, overrides } => {
-            effective_config(Some(&file), &overrides).map(|cfg| print!("{}", cfg.to_toml_string()))
+            effective_config(Some(&file), &overrides).and_then(|cfg| {
+                print!("{}", cfg.to_toml_string());
+                let p = vqprobe::preflight::check(&cfg, false);
+                for u in &p.unchecked {
+                    eprintln!("vqprobe: not checked: {u}");
+                }
+                if p.ok() {
+                    Ok(())
+                } else {
+                    bail!(
+                        "`run` would refuse this config:\n  {}",
+                        p.problems.join("\n  ")
+                    )
+                }
+            })
         }
         Cmd::Analyze {
             file,

@@ -132,6 +132,10 @@ pub struct Metrics {
     hep_received: IntCounterVec,
     hep_malformed: IntCounter,
     hep_unsupported: IntCounter,
+    store_written: IntCounter,
+    store_errors: IntCounter,
+    store_pending: IntGauge,
+    store_dropped: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -283,6 +287,30 @@ impl Metrics {
         for v in ["1", "2", "3"] {
             hep_received.with_label_values(&[v]);
         }
+        let store_written = IntCounter::new(
+            "vqprobe_store_written_records_total",
+            "Call records written to the SQLite store (interim versions included).",
+        )?;
+        let store_errors = IntCounter::new(
+            "vqprobe_store_errors_total",
+            "Writes the store's disk refused (full, read-only, I/O error); each retry counts.",
+        )?;
+        let store_pending = IntGauge::new(
+            "vqprobe_store_pending_records",
+            "Call records waiting in memory because the disk refuses writes.",
+        )?;
+        let store_dropped = IntCounterVec::new(
+            Opts::new(
+                "vqprobe_store_dropped_records_total",
+                "Call records never written: reason=overflow (store.pending_max reached \
+                 while the disk failed), refused (the database rejected the record itself).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(store_written.clone()))?;
+        registry.register(Box::new(store_errors.clone()))?;
+        registry.register(Box::new(store_pending.clone()))?;
+        registry.register(Box::new(store_dropped.clone()))?;
         registry.register(Box::new(capture_packets.clone()))?;
         registry.register(Box::new(capture_dropped.clone()))?;
         registry.register(Box::new(rtp_packets.clone()))?;
@@ -333,6 +361,10 @@ impl Metrics {
             hep_received,
             hep_malformed,
             hep_unsupported,
+            store_written,
+            store_errors,
+            store_pending,
+            store_dropped,
         })
     }
 
@@ -492,6 +524,20 @@ impl Metrics {
             .set(i64::try_from(dialogs).unwrap_or(i64::MAX));
         self.active_streams
             .set(i64::try_from(streams).unwrap_or(i64::MAX));
+        if let Some(st) = &rt.store {
+            mirror(&self.store_written, st.written.load(Relaxed));
+            mirror(&self.store_errors, st.errors.load(Relaxed));
+            self.store_pending
+                .set(i64::try_from(st.pending.load(Relaxed)).unwrap_or(i64::MAX));
+            mirror(
+                &self.store_dropped.with_label_values(&["overflow"]),
+                st.dropped.load(Relaxed),
+            );
+            mirror(
+                &self.store_dropped.with_label_values(&["refused"]),
+                st.failed.load(Relaxed),
+            );
+        }
     }
 }
 
@@ -654,6 +700,7 @@ mod tests {
             ],
             stopping: Arc::new(AtomicBool::new(false)),
             hep: Default::default(),
+            store: None,
         }
     }
 

@@ -71,6 +71,8 @@ pub struct RouteTable {
     /// metadata pushed for them goes where their media already is.
     unowned: Mutex<FxHashMap<SocketAddr, (usize, Timestamp)>>,
     workers: usize,
+    /// How far each live capture source has read, to order media across them.
+    pub clocks: crate::hold::Clocks,
 }
 
 /// The route id of a call (its Call-ID or pushed id).
@@ -90,6 +92,7 @@ impl RouteTable {
             }),
             unowned: Mutex::new(FxHashMap::default()),
             workers: workers.max(1),
+            clocks: crate::hold::Clocks::default(),
         }
     }
 
@@ -119,12 +122,14 @@ impl RouteTable {
             return shard_of_call(&ev.call_id, self.workers);
         };
         r.expire(at);
+        let r = &mut *r;
         let shard = match r.calls.get_mut(&id) {
             Some(c) => {
                 c.last_sip = c.last_sip.max(at);
-                if ev.is_request() && ev.method == signal::SipMethod::Invite {
+                if ev.is_request() && ev.method == signal::SipMethod::Invite && c.ended.is_some() {
                     // A new INVITE (an auth retry) reopens a call its challenge ended.
                     c.ended = None;
+                    r.owners.reopen(id);
                 }
                 c.shard
             }
@@ -154,6 +159,7 @@ impl RouteTable {
             if let Some(c) = r.calls.get_mut(&id) {
                 c.ended.get_or_insert(at);
             }
+            r.owners.end(id);
         }
         r.schedule(id);
         shard
@@ -327,6 +333,10 @@ pub struct Dispatcher {
     last_publish: Timestamp,
     /// HEP export of the SIP this thread sees (`None`: export off, no cost).
     hep: Option<HepTap>,
+    /// This source's capture clock, when other sources capture beside it.
+    clock: Option<Arc<std::sync::atomic::AtomicI64>>,
+    /// Media without an owner, waiting for every source to pass its time.
+    held: crate::hold::Held,
 }
 
 impl Dispatcher {
@@ -352,6 +362,8 @@ impl Dispatcher {
             unowned: FxHashMap::default(),
             last_publish: Timestamp::MIN,
             hep: None,
+            clock: None,
+            held: crate::hold::Held::default(),
         }
     }
 
@@ -359,6 +371,49 @@ impl Dispatcher {
     pub fn with_hep(mut self, tap: Option<HepTap>) -> Self {
         self.hep = tap;
         self
+    }
+
+    /// Makes this one of several live sources (capture threads) feeding the same
+    /// workers: unowned media then waits until every source has read past its time
+    /// (see `hold`). Call it for every source before any starts.
+    pub fn ordered(mut self) -> Self {
+        self.clock = Some(self.routes.clocks.register());
+        self
+    }
+
+    /// The capture ring is empty at wall time `now_ns`: this source will deliver nothing
+    /// older than the ring's block timeout, so its clock moves up to there.
+    pub fn idle(&mut self, now_ns: i64) {
+        if let Some(c) = &self.clock {
+            c.fetch_max(
+                now_ns.saturating_sub(crate::hold::IDLE_LAG_NS),
+                Ordering::AcqRel,
+            );
+        }
+        self.release(false);
+        self.flush();
+    }
+
+    /// Routes held frames whose time every source has passed (all with `all`).
+    fn release(&mut self, all: bool) {
+        if self.held.is_empty() {
+            return;
+        }
+        let wm = if all {
+            i64::MAX
+        } else {
+            self.routes.clocks.watermark()
+        };
+        while let Some(f) = self.held.pop_due(wm) {
+            self.dispatch(f.at, f.link, &f.frame, false);
+            self.held.recycle(f);
+        }
+    }
+
+    /// Routes everything still held and hands over every batch (at the end).
+    pub fn finish(&mut self) {
+        self.release(true);
+        self.flush();
     }
 
     /// Makes the dispatcher wait for room in a worker's queue rather than drop (file
@@ -386,25 +441,53 @@ impl Dispatcher {
 
     /// Decodes, routes and batches one frame; full batches are handed over.
     pub fn on_frame(&mut self, at: Timestamp, link: LinkType, frame: &[u8]) {
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = &self.clock {
+            c.fetch_max(at.as_nanos(), Ordering::AcqRel);
+            self.release(false);
+        }
+        self.dispatch(at, link, frame, true);
+    }
+
+    /// Routes one frame to its worker's batch, or holds it (`may_hold`, see `hold`).
+    fn dispatch(&mut self, at: Timestamp, link: LinkType, frame: &[u8], may_hold: bool) {
         let decoded = decode::decode(link, frame);
-        self.on_decoded(at, frame.len(), decoded);
+        let holdable = may_hold.then_some((link, frame));
+        self.on_decoded(at, frame.len(), decoded, holdable);
     }
 
     /// Routes and batches a transport segment that arrived without a frame (HEP input:
-    /// the agent sent the payload with its original addresses).
+    /// the agent sent the payload with its original addresses). Never held: HEP input
+    /// is one source in arrival order.
     pub fn on_segment(&mut self, at: Timestamp, seg: Segment<'_>, len: usize) {
-        self.on_decoded(at, len, Ok(Decoded::Segment(seg)));
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        self.on_decoded(at, len, Ok(Decoded::Segment(seg)), None);
     }
 
+    /// Batches a decoded packet; `holdable` is the frame when it may wait in `held`.
     fn on_decoded(
         &mut self,
         at: Timestamp,
         frame_len: usize,
         decoded: Result<Decoded<'_>, decode::DecodeError>,
+        holdable: Option<(LinkType, &[u8])>,
     ) {
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
         let (shard, sip) = match &decoded {
-            Ok(Decoded::Segment(seg)) => self.route(at, seg),
+            Ok(Decoded::Segment(seg)) => {
+                let hold = holdable.is_some() && self.clock.is_some();
+                match self.route(at, seg, hold) {
+                    Some(r) => r,
+                    None => {
+                        if let Some((link, frame)) = holdable {
+                            if self.held.push(at, link, frame, seg.src, seg.dst) {
+                                return;
+                            }
+                        }
+                        // Full: route it now, as one source would.
+                        (self.unowned_shard(at, seg), Vec::new())
+                    }
+                }
+            }
             _ => (0, Vec::new()),
         };
         if let Some(b) = self.batches.get_mut(shard) {
@@ -422,7 +505,14 @@ impl Dispatcher {
         }
     }
 
-    fn route(&mut self, at: Timestamp, seg: &Segment<'_>) -> (usize, Vec<Result<SipEvent, ()>>) {
+    /// The worker of a segment and its parsed SIP; `None` when it is media nobody owns
+    /// yet and `hold` allows holding it (or its flow has frames held already).
+    fn route(
+        &mut self,
+        at: Timestamp,
+        seg: &Segment<'_>,
+        hold: bool,
+    ) -> Option<(usize, Vec<Result<SipEvent, ()>>)> {
         let events = signal::parse_payload(seg.transport, seg.payload, &self.agent_header);
         if !events.is_empty() {
             if let Some(tap) = &self.hep {
@@ -452,27 +542,34 @@ impl Dispatcher {
                 .collect();
             let shard =
                 shard.unwrap_or_else(|| shard_of(&pair_key(seg.src, seg.dst), self.shards.len()));
-            return (shard, events);
+            return Some((shard, events));
+        }
+        if hold && self.held.holds(seg.src, seg.dst) {
+            return None;
         }
         let shard = match self.routes.media_shard(&seg.src, &seg.dst) {
             Some(s) => s,
-            None => {
-                let s = shard_of(&pair_key(seg.src, seg.dst), self.shards.len());
-                for e in [seg.src, seg.dst] {
-                    match self.unowned.get_mut(&e) {
-                        Some(v) => *v = (s, at),
-                        None => {
-                            // A new flow is published at once: metadata pushed for it
-                            // a moment later must find where it runs.
-                            self.unowned.insert(e, (s, at));
-                            self.routes.note_new_unowned(e, s, at);
-                        }
-                    }
-                }
-                s
-            }
+            None if hold => return None,
+            None => self.unowned_shard(at, seg),
         };
-        (shard, Vec::new())
+        Some((shard, Vec::new()))
+    }
+
+    /// The worker of media nobody owns: by its flow, remembered for pushed metadata.
+    fn unowned_shard(&mut self, at: Timestamp, seg: &Segment<'_>) -> usize {
+        let s = shard_of(&pair_key(seg.src, seg.dst), self.shards.len());
+        for e in [seg.src, seg.dst] {
+            match self.unowned.get_mut(&e) {
+                Some(v) => *v = (s, at),
+                None => {
+                    // A new flow is published at once: metadata pushed for it
+                    // a moment later must find where it runs.
+                    self.unowned.insert(e, (s, at));
+                    self.routes.note_new_unowned(e, s, at);
+                }
+            }
+        }
+        s
     }
 
     fn send(&mut self, shard: usize) {

@@ -41,6 +41,8 @@ pub struct Runtime {
     pub stopping: Arc<AtomicBool>,
     /// HEP export and input counters (zero when HEP is off).
     pub hep: Arc<crate::hep::HepStats>,
+    /// The store writer's counters and fault state.
+    pub store: Option<Arc<vqprobe_store::WriterStats>>,
 }
 
 impl Runtime {

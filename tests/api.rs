@@ -1655,10 +1655,17 @@ fn auth_rules() {
         s.req("GET", "/v1/calls", None, Some("hashed-key")).status,
         200
     );
-    // Open: health; metrics unless configured otherwise; unknown routes are 404.
+    // Open: health (up/degraded only without a key); metrics unless configured
+    // otherwise; unknown routes are 404.
     let h = s.req("GET", "/healthz", None, None);
     assert_eq!(h.status, 200);
     assert_eq!(h.json()["status"], "ok");
+    assert!(
+        h.json()["db"].is_null() && h.json()["last_call_at"].is_null(),
+        "nothing beyond up/down without a key: {}",
+        h.text()
+    );
+    let h = s.req("GET", "/healthz", None, Some(KEY));
     assert_eq!(h.json()["db"], "ok");
     let m = s.req("GET", "/metrics", None, None);
     assert_eq!(m.status, 200);
@@ -1883,7 +1890,7 @@ fn pushed_metadata() {
 #[test]
 fn health_reports_an_unreadable_store() {
     let s = server();
-    let h = s.req("GET", "/healthz", None, None);
+    let h = s.req("GET", "/healthz", None, Some(KEY));
     assert_eq!(h.status, 200);
     let v = h.json();
     assert_eq!(v["status"], "ok");
@@ -1899,7 +1906,11 @@ fn health_reports_an_unreadable_store() {
         let _ = std::fs::remove_file(&p);
     }
     std::fs::write(&s.db, vec![b'x'; 8192]).unwrap();
-    let h = s.req("GET", "/healthz", None, None);
+    let anon = s.req("GET", "/healthz", None, None);
+    assert_eq!(anon.status, 503, "{}", anon.text());
+    assert_eq!(anon.json()["status"], "unavailable");
+    assert!(anon.json()["error"].is_null(), "no detail without a key");
+    let h = s.req("GET", "/healthz", None, Some(KEY));
     assert_eq!(h.status, 503, "{}", h.text());
     let v = h.json();
     assert_eq!(v["status"], "unavailable");

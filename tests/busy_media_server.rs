@@ -11,6 +11,8 @@ mod busy;
 mod capgen;
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/netns.rs"]
+mod netns;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use busy::{CallTruth, StreamTruth};
 use capgen::{write_capture, FileFormat, LinkLayer};
 use daemon::{have_command, is_root, wait_for, Workdir, VQPROBE};
+use netns::Netns;
 use serde_json::Value;
 
 const CALLS: usize = 10_000;
@@ -163,7 +166,7 @@ fn every_stream_to_its_call_offline_and_live() {
         eprintln!("SKIPPED: the live half needs root and tcpreplay");
         return;
     }
-    let net = Netns::new();
+    let net = Netns::new("b");
     let db = work.db();
     let config = work.write(
         "busy.toml",
@@ -228,44 +231,4 @@ fn every_stream_to_its_call_offline_and_live() {
         .rev()
         .find(|l| l.contains("packets, kernel dropped"));
     eprintln!("daemon: {}", line.unwrap_or("(no summary)"));
-}
-
-/// A namespace with one end of a veth pair in it (the other end stays outside), removed
-/// on drop.
-struct Netns {
-    ns: String,
-    outer: String,
-    inner: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let tag = std::process::id() % 100_000;
-        let n = Netns {
-            ns: format!("vqbusy{tag}"),
-            outer: format!("vqbo{tag}"),
-            inner: format!("vqbi{tag}"),
-        };
-        let run = |args: &[&str]| {
-            let st = Command::new("ip").args(args).status().expect("running ip");
-            assert!(st.success(), "ip {args:?} failed");
-        };
-        run(&["netns", "add", &n.ns]);
-        run(&[
-            "link", "add", &n.outer, "type", "veth", "peer", "name", &n.inner, "netns", &n.ns,
-        ]);
-        run(&["link", "set", &n.outer, "up"]);
-        run(&["netns", "exec", &n.ns, "ip", "link", "set", &n.inner, "up"]);
-        run(&["netns", "exec", &n.ns, "ip", "link", "set", "lo", "up"]);
-        n
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.outer])
-            .status();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
 }

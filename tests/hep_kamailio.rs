@@ -654,7 +654,7 @@ fn siptrace_feeds_a_probe_that_captures_nothing_itself() {
             "sipp paused 1 s before BYE: {dur} ({c})"
         );
     }
-    let metrics = ureq::get(&format!("http://{}/metrics", d.api))
+    let metrics = ureq::get(&format!("{}/metrics", d.base))
         .call()
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())

@@ -142,6 +142,7 @@ fn fake_runtime() -> Runtime {
         workers,
         stopping: Arc::new(AtomicBool::new(false)),
         hep: Default::default(),
+        store: None,
     }
 }
 

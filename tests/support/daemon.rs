@@ -224,8 +224,8 @@ pub struct Daemon {
     pub stderr_path: PathBuf,
     /// When it was spawned.
     pub started: Instant,
-    /// The API's `ip:port`.
-    pub api: String,
+    /// Its API's base URL (`http://127.0.0.1:P`).
+    pub base: String,
 }
 
 impl Daemon {
@@ -259,7 +259,7 @@ impl Daemon {
             config,
             stderr_path,
             started: Instant::now(),
-            api: listen,
+            base: format!("http://{listen}"),
         }
     }
 

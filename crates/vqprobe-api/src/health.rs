@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -18,18 +18,26 @@ use super::App;
 /// Content type of the Prometheus text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
-/// Response of `GET /healthz`.
+/// Response of `GET /healthz`. A caller without a valid key (when keys are configured)
+/// gets `status` alone: up, degraded or unavailable, nothing about calls.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` (with status 503).
+    /// `ok`; `degraded` (status 200) when records cannot be written to the store and
+    /// wait in memory; `unavailable` (with status 503).
     pub status: String,
-    /// `ok`, or `error` when the call store cannot be read.
-    pub db: String,
+    /// `ok`, `error` when the call store cannot be read, `degraded` when it cannot be
+    /// written (the reason is in `error`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub db: Option<String>,
     /// `running`, `stopping`, or `none` when this process has no capture pipeline.
-    pub capture: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub capture: Option<String>,
     /// vqprobe version.
-    pub version: String,
-    /// `created_at` of the newest stored call, `null` when there is none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
+    /// `created_at` of the newest stored call (absent when there is none, or for a
+    /// caller without a key).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_call_at: Option<String>,
     /// Present when `status` is not `ok`: why, in the usual error shape.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -44,11 +52,16 @@ pub struct Health {
     tag = "ops",
     security(()),
     responses(
-        (status = 200, description = "Healthy", body = Health),
+        (status = 200, description = "Healthy, or degraded (records wait in memory for the disk)", body = Health),
         (status = 503, description = "The store cannot be read or the daemon is stopping", body = Health),
     )
 )]
-pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
+pub(crate) async fn healthz(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let insider = app.keys.allows(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    );
     let capture = match &app.probe {
         None => "none",
         Some(p) if p.stopping() => "stopping",
@@ -64,24 +77,52 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
     if error.is_none() && capture == "stopping" {
         error = Some(ApiError::Unavailable("vqprobe is shutting down".into()));
     }
+    let fault = app.probe.as_ref().and_then(|p| p.store_fault());
     let status = if error.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
+    let (state, db_state, detail) = match (&error, fault) {
+        (Some(_), _) => ("unavailable", db_state, None),
+        // Still serving, and nothing lost yet: records wait in memory. Not a 503, so
+        // an orchestrator does not restart the process and lose them.
+        (None, Some(why)) => (
+            "degraded",
+            "degraded",
+            Some(ErrorDetail {
+                code: "store_degraded".into(),
+                message: format!("records wait in memory: the store refuses writes: {why}"),
+            }),
+        ),
+        (None, None) => ("ok", db_state, None),
+    };
+    if !insider {
+        let body = Health {
+            status: state.into(),
+            db: None,
+            capture: None,
+            version: None,
+            last_call_at: None,
+            error: None,
+        };
+        return (status, Json(body)).into_response();
+    }
     let body = Health {
-        status: if error.is_some() { "unavailable" } else { "ok" }.into(),
-        db: db_state.into(),
-        capture: capture.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+        status: state.into(),
+        db: Some(db_state.into()),
+        capture: Some(capture.into()),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
         last_call_at,
-        error: error.map(|e| {
-            // Log the cause the envelope hides.
-            if let ApiError::Internal(detail) = &e {
-                eprintln!("vqprobe: api: healthz: {detail}");
-            }
-            e.body().error
-        }),
+        error: error
+            .map(|e| {
+                // Log the cause the envelope hides.
+                if let ApiError::Internal(detail) = &e {
+                    eprintln!("vqprobe: api: healthz: {detail}");
+                }
+                e.body().error
+            })
+            .or(detail),
     };
     (status, Json(body)).into_response()
 }

@@ -12,12 +12,14 @@
 //! (run by the store), [`calls`] call resources, [`export`] streamed CSV/JSON
 //! (over `body`), [`health`] health and metrics, [`openapi`] the document, [`probe`] what
 //! the process behind the API provides, `db` running store work off the async
-//! threads, `params` parameter parsing.
+//! threads, `params` parameter parsing, [`console`] the NOC web console (embedded
+//! assets, served at `/`, `/calls` and `/calls/{call_id}`).
 
 pub mod analytics;
 pub mod auth;
 mod body;
 pub mod calls;
+pub mod console;
 mod db;
 pub mod error;
 pub mod export;
@@ -40,7 +42,7 @@ use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use tokio::sync::watch;
 
-pub use auth::{check_listen, startup_notice, KeySet};
+pub use auth::{check_listen, startup_notice, KeySet, KEYS_ENV};
 pub use error::ApiError;
 pub use probe::Probe;
 
@@ -80,6 +82,8 @@ impl std::fmt::Debug for ApiState {
 pub(crate) struct App {
     db: Arc<vqprobe_store::Pool>,
     probe: Option<Arc<dyn Probe>>,
+    /// The accepted keys (open routes that say more to a key holder check them).
+    keys: Arc<auth::KeySet>,
 }
 
 /// Who may call a route.
@@ -143,10 +147,12 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
 /// have been opened read-write once (as [`spawn`] does), which creates the indexes
 /// and rollup the handlers rely on.
 pub fn router(state: ApiState) -> Router {
+    let auth_required = !state.keys.is_empty();
     let keys = Arc::new(state.keys);
     let app = Arc::new(App {
         db: Arc::new(vqprobe_store::Pool::new(state.db_path)),
         probe: state.probe,
+        keys: Arc::clone(&keys),
     });
     let mut open = Router::new();
     let mut keyed = Router::new();
@@ -167,6 +173,7 @@ pub fn router(state: ApiState) -> Router {
         auth::require_key,
     ));
     open.merge(keyed)
+        .merge(console::routes(auth_required))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

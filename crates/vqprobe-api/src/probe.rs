@@ -12,6 +12,11 @@ pub trait Probe: Send + Sync {
     fn metrics_text(&self) -> Option<String>;
     /// Whether the probe is shutting down (health answers 503 then).
     fn stopping(&self) -> bool;
+    /// Why records are not reaching the store now (the disk refuses writes and they
+    /// wait in memory), `None` when they are.
+    fn store_fault(&self) -> Option<String> {
+        None
+    }
     /// Hands pushed call metadata to the capture pipeline. Must not block: answer
     /// [`PushError::Unavailable`] when the pipeline cannot take it now.
     fn push(&self, call: PushedCall) -> Result<(), PushError>;

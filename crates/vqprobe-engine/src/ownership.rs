@@ -13,8 +13,11 @@
 //!   linger for stragglers) or when another owner announces the endpoint. An ended call
 //!   never keeps an endpoint.
 //! * A flow between two endpoints owned by different owners (a port shared by many
-//!   calls, such as one conference-bridge port) belongs to the owner that lists
-//!   **both** endpoints; failing that, to the more recent announcement.
+//!   calls, such as one conference-bridge port) belongs to a live owner rather than one
+//!   that has ended and only lingers for stragglers ([`Ownership::end`]); between two
+//!   of a kind, to the owner that lists **both** endpoints; failing that, to the more
+//!   recent announcement. (The first rule keeps the capture-side router, which cannot
+//!   see when each engine's linger runs out, in step with the engines.)
 //!
 //! Every change bumps [`Ownership::epoch`]. A caller that caches a flow's owner stores
 //! the epoch with it and re-resolves when the epoch moved: no cache outlives the
@@ -26,7 +29,7 @@
 use std::hash::Hash;
 use std::net::SocketAddr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::time::Timestamp;
 
@@ -56,6 +59,8 @@ pub struct Claim<K, D> {
 pub struct Ownership<K, D> {
     by_endpoint: FxHashMap<SocketAddr, Claim<K, D>>,
     by_owner: FxHashMap<K, Vec<SocketAddr>>,
+    /// Owners whose call has ended but whose claims linger.
+    ended: FxHashSet<K>,
     epoch: u64,
 }
 
@@ -64,6 +69,7 @@ impl<K, D> Default for Ownership<K, D> {
         Ownership {
             by_endpoint: FxHashMap::default(),
             by_owner: FxHashMap::default(),
+            ended: FxHashSet::default(),
             epoch: 0,
         }
     }
@@ -153,6 +159,16 @@ impl<K: Copy + Eq + Hash, D> Ownership<K, D> {
             (None, None) => None,
             (Some(c), None) | (None, Some(c)) => Some(c),
             (Some(cs), Some(cd)) if cs.owner == cd.owner => Some(cd),
+            (Some(cs), Some(cd))
+                if self.ended.contains(&cs.owner) != self.ended.contains(&cd.owner) =>
+            {
+                // A live call over one lingering after its end.
+                Some(if self.ended.contains(&cd.owner) {
+                    cs
+                } else {
+                    cd
+                })
+            }
             (Some(cs), Some(cd)) => {
                 // A shared endpoint: the owner listing both ends is the flow's.
                 let cd_lists_both = self.lists(cd.owner, src);
@@ -166,8 +182,29 @@ impl<K: Copy + Eq + Hash, D> Ownership<K, D> {
         }
     }
 
+    /// `owner`'s call has ended (BYE, CANCEL, a final error): its claims stay until
+    /// [`Ownership::release`], for stragglers, but a live owner wins a flow they share.
+    pub fn end(&mut self, owner: K) {
+        if self.by_owner.contains_key(&owner) && self.ended.insert(owner) {
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+    }
+
+    /// `owner`'s call goes on after all (a new INVITE after a challenge ended it).
+    pub fn reopen(&mut self, owner: K) {
+        if self.ended.remove(&owner) {
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+    }
+
+    /// Whether `owner` has ended ([`Ownership::end`]) and not been released.
+    pub fn has_ended(&self, owner: K) -> bool {
+        self.ended.contains(&owner)
+    }
+
     /// `owner` ends: every endpoint it still holds is free again. O(its endpoints).
     pub fn release(&mut self, owner: K) {
+        self.ended.remove(&owner);
         let Some(list) = self.by_owner.remove(&owner) else {
             return;
         };
@@ -211,6 +248,7 @@ impl<K: Copy + Eq + Hash, D> Ownership<K, D> {
     /// Moves everything `from` announced to `to` (a pushed call adopted by the SIP
     /// dialog that announced its media). O(from's endpoints).
     pub fn merge(&mut self, from: K, to: K) {
+        self.ended.remove(&from);
         let Some(list) = self.by_owner.remove(&from) else {
             return;
         };
@@ -275,6 +313,36 @@ mod tests {
         assert_eq!(o.resolve(&x, &bridge).map(|c| c.owner), Some(1));
         assert_eq!(o.resolve(&bridge, &x).map(|c| c.owner), Some(1));
         assert_eq!(o.resolve(&y, &bridge).map(|c| c.owner), Some(2));
+    }
+
+    #[test]
+    fn a_live_owner_wins_a_shared_flow_over_an_ended_one() {
+        // Call 1 (A <-> B) ended and lingers; call 2 announces B and an address that
+        // is not where its media comes from (a UA writing c=127.0.0.1 in its SDP).
+        let mut o: Ownership<u32, ()> = Ownership::new();
+        let (a, b, lie) = (
+            ep("10.77.0.1:10000"),
+            ep("10.77.0.2:10000"),
+            ep("127.0.0.1:10000"),
+        );
+        o.announce(a, 1, t(0), ());
+        o.announce(b, 1, t(0), ());
+        o.announce(lie, 2, t(10), ());
+        o.announce(b, 2, t(10), ());
+        // Call 1 lists both ends: while it lives, the flow is its own.
+        assert_eq!(o.resolve(&a, &b).map(|c| c.owner), Some(1));
+        let e = o.epoch();
+        o.end(1);
+        assert_ne!(o.epoch(), e, "ending changes resolutions");
+        assert!(o.has_ended(1));
+        assert_eq!(o.resolve(&a, &b).map(|c| c.owner), Some(2));
+        assert_eq!(o.resolve(&b, &a).map(|c| c.owner), Some(2));
+        o.reopen(1);
+        assert_eq!(o.resolve(&a, &b).map(|c| c.owner), Some(1));
+        o.end(1);
+        o.release(1);
+        assert!(!o.has_ended(1));
+        assert_eq!(o.resolve(&a, &b).map(|c| c.owner), Some(2));
     }
 
     #[test]

@@ -68,6 +68,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the fault is the storage's, not the record's: the disk is full or
+    /// read-only, the file cannot be opened or written, the database is locked. The
+    /// same records will go in once the storage is back, so they are kept and retried.
+    pub fn is_storage_fault(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::FileLockingProtocolFailed
+            ),
+            StoreError::CreateDir { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Whether the database is busy, locked, missing or not migrated yet: a state that
     /// passes (503), as opposed to a fault (500).
     pub fn is_unavailable(&self) -> bool {

@@ -37,7 +37,7 @@ pub use error::StoreError;
 pub use pool::{Pool, Snapshot};
 pub use rusqlite::Connection;
 pub use store::Store;
-pub use writer::{StoreWriter, WriterMsg, WriterStats};
+pub use writer::{StoreWriter, WriterMsg, WriterOptions, WriterStats};
 
 /// MOS below which a call counts as poor (ITU-T G.107 Annex B: "many users
 /// dissatisfied" starts at R = 60, MOS ≈ 3.1).

@@ -51,12 +51,28 @@ impl Store {
     /// Opens (creating it and its parent directories if needed) the database read-write,
     /// in WAL mode, and migrates the schema to [`SCHEMA_VERSION`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            // Call records name people's numbers: only the service reads them. Modes
+            // apply to what is created here; existing directories keep theirs.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
         }
+        // Created 0600 before SQLite opens it, whatever the umask: SQLite gives its
+        // -wal and -shm files the database file's mode. A failure here (read-only
+        // directory or file) is reported by SQLite's own open just below.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path);
         let mut conn = Connection::open(path)?;
         // Before anything that takes a lock, so a concurrent writer makes us wait, not fail.
         conn.busy_timeout(BUSY_TIMEOUT)?;

@@ -616,3 +616,24 @@ fn writer_survives_large_batch_bad_record_and_enforces_retention() {
     writer.join().expect("join");
     assert_eq!(reader.integrity_check().expect("check"), "ok");
 }
+
+#[test]
+fn database_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("new").join("vqprobe.db");
+    let mut store = Store::open(&path).expect("open");
+    store
+        .upsert_calls(&[call("perm-1", "a", "m", "2026-01-01T00:00:00Z", Some(4.0))])
+        .expect("write");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode(path.parent().expect("dir")), 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}

@@ -49,6 +49,7 @@ impl Engine {
             return;
         };
         let out = d.on_event(ev, at, src, dst);
+        let live = d.ended.is_none();
         match out.hold {
             Some(true) => call.holds.push((at, None)),
             Some(false) => {
@@ -88,7 +89,33 @@ impl Engine {
         if !out.lost_forks.is_empty() {
             self.drop_fork_streams(key);
         }
+        if out.ended {
+            self.owners.end(key);
+            self.uncache_shared(key);
+        } else if live {
+            self.owners.reopen(key);
+        }
         self.schedule(key);
+    }
+
+    /// Uncaches the flows of `key`'s streams that touch an endpoint another call holds
+    /// now: `key` has ended, so such a flow may be the live call's (see `ownership`).
+    /// O(the call's streams).
+    fn uncache_shared(&mut self, key: CallKey) {
+        let Some(call) = self.calls.get(key) else {
+            return;
+        };
+        let shared = |e: &SocketAddr| self.owners.claim(e).is_some_and(|c| c.owner != key);
+        let touched: Vec<(StreamId, SocketAddr, SocketAddr)> = call
+            .streams
+            .iter()
+            .filter_map(|sid| self.streams.get(*sid).map(|s| (*sid, s.stream.key)))
+            .filter(|(_, k)| shared(&k.src) || shared(&k.dst))
+            .map(|(sid, k)| (sid, k.src, k.dst))
+            .collect();
+        for (sid, src, dst) in touched {
+            self.uncache_flow(sid, src, dst);
+        }
     }
 
     /// A call's SDP announces `m`: its RTP and RTCP endpoints become the call's.

@@ -61,6 +61,10 @@ pub struct EngineConfig {
     pub linger: Duration,
     /// Most streams held at once; further ones are refused and counted.
     pub max_streams: usize,
+    /// Streams one call may hold (a real call has a handful: both directions, a new
+    /// SSRC after hold or a codec change, video); beyond it new ones are refused and
+    /// counted, so an SSRC flood on a call's ports cannot grow its record.
+    pub max_streams_per_call: usize,
     /// Most calls held at once; further ones are refused and counted.
     pub max_calls: usize,
     /// Headline jitter buffer: `None` adaptive, else fixed at this many ms.
@@ -83,6 +87,7 @@ impl EngineConfig {
             rtp_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(2),
             max_streams: 100_000,
+            max_streams_per_call: 64,
             max_calls: 100_000,
             headline_fixed_ms: None,
             interim: None,

@@ -25,20 +25,30 @@ impl Engine {
         dst: SocketAddr,
         payload: &[u8],
     ) {
-        self.counters.rtcp_packets += 1;
-        let compound = match wire_rtcp::parse_compound(payload) {
-            Ok(c) => c,
+        match wire_rtcp::parse_compound(payload) {
+            Ok(c) => self.on_compound(at, src, dst, &c),
             Err(_) => {
+                self.counters.rtcp_packets += 1;
                 self.counters.rtcp_malformed += 1;
-                return;
             }
-        };
+        }
+    }
+
+    /// An RTCP datagram already parsed.
+    pub(super) fn on_compound(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        compound: &wire_rtcp::Compound,
+    ) {
+        self.counters.rtcp_packets += 1;
         if compound.truncated {
             self.counters.rtcp_malformed += 1;
         }
         let owner = self.owners.resolve_rtcp(&src, &dst).map(|c| c.owner);
         if self.cfg.tap_rtcp {
-            self.tap_rtcp(at, src, dst, owner, &compound);
+            self.tap_rtcp(at, src, dst, owner, compound);
         }
         for p in &compound.packets {
             match p {

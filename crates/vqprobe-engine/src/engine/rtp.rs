@@ -133,9 +133,11 @@ impl Engine {
         let signalled_rtcp = claim_rtcp(cs) == Some(true)
             || claim_rtcp(cd) == Some(true)
             || (!signalled_rtp && (implicit(&src) || implicit(&dst)));
-        if signalled_rtcp && !signalled_rtp && wire_rtcp::parse_compound(payload).is_ok() {
-            self.on_rtcp(at, src, dst, payload);
-            return;
+        if signalled_rtcp && !signalled_rtp {
+            if let Ok(c) = wire_rtcp::parse_compound(payload) {
+                self.on_compound(at, src, dst, &c);
+                return;
+            }
         }
         if wire_rtcp::looks_like_rtcp(payload) {
             self.on_rtcp(at, src, dst, payload);
@@ -378,6 +380,11 @@ impl Engine {
             return None;
         }
         let c = self.calls.get_mut(call)?;
+        if c.streams.len() >= self.cfg.max_streams_per_call {
+            // An SSRC flood on a call's ports must not grow its record without bound.
+            self.counters.streams_refused += 1;
+            return None;
+        }
         let stream = Stream::new(key, at, payloads, self.interval_ns, true)
             .with_headline_buffer(self.cfg.headline_fixed_ms);
         let sid = self.streams.insert(Slot {

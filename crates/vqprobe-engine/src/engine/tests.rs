@@ -752,3 +752,39 @@ fn far_future_timestamps_cost_nothing() {
         .sum();
     assert!(intervals <= 4, "{intervals} intervals");
 }
+
+#[test]
+fn an_ssrc_flood_on_a_calls_ports_is_capped_and_the_real_stream_still_measured() {
+    let mut e = Engine::new(cfg());
+    let (src, dst) = (a("10.9.0.1:4000"), a("10.9.0.2:6000"));
+    // 200 packets of the real stream; from the 20th on (it is established), each is
+    // followed by 50 packets of fresh SSRCs.
+    let mut fake = 0x7000_0000u32;
+    for k in 0..200u16 {
+        let t = i64::from(k) * 20;
+        e.on_frame(
+            ms(t),
+            LinkType::RawIp,
+            &udp(src, dst, &rtp(0, k, u32::from(k) * 160, 42)),
+        );
+        for _ in 0..if k >= 20 { 50 } else { 0 } {
+            fake += 1;
+            e.on_frame(
+                ms(t),
+                LinkType::RawIp,
+                &udp(src, dst, &rtp(0, 7, 999, fake)),
+            );
+        }
+    }
+    assert!(e.active_streams() <= e.cfg.max_streams_per_call);
+    assert!(e.counters().streams_refused >= 9_000 - 64);
+    let recs = e.finish(EndedReason::EndOfCapture);
+    assert_eq!(recs.len(), 1);
+    let real = recs[0]
+        .streams
+        .iter()
+        .find(|s| s.ssrc == Ssrc(42))
+        .expect("the real stream");
+    assert_eq!((real.packets, real.lost), (200, 0));
+    assert!(recs[0].streams.len() <= 64);
+}

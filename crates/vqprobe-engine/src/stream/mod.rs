@@ -429,7 +429,11 @@ impl Stream {
 
     /// Records a far-end report block about this stream.
     pub fn on_remote_report(&mut self, report: RemoteReport) {
-        self.remote = Some(Box::new(report));
+        // Reports arrive every few seconds for the life of the stream: one box, reused.
+        match &mut self.remote {
+            Some(r) => **r = report,
+            None => self.remote = Some(Box::new(report)),
+        }
     }
 
     /// Ends the stream: everything pending in the playout window becomes final.

@@ -28,7 +28,7 @@ use reader::Reader;
 pub use app::App;
 pub use bye::Bye;
 pub use ntp::NtpTimestamp;
-pub use report::{ReceiverReport, ReportBlock, SenderReport};
+pub use report::{ReceiverReport, ReportBlock, ReportBlocks, SenderReport};
 pub use sdes::{Sdes, SdesChunk};
 pub use xr::{
     DlrrSubBlock, JitterBufferMode, PlcMethod, RxConfig, StatSummary, TtlKind, VoipMetrics, Xr,
@@ -172,7 +172,7 @@ pub enum RtcpPacket {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Compound {
     /// Packets in wire order.
-    pub packets: Vec<RtcpPacket>,
+    pub packets: smallvec::SmallVec<[RtcpPacket; 3]>,
     /// True when a packet after the first was damaged and parsing stopped
     /// there; `packets` then holds everything before it. See
     /// [`parse_compound`] for why this is not an error.

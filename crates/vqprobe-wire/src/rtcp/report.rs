@@ -5,6 +5,10 @@ use super::ntp::NtpTimestamp;
 use super::reader::Reader;
 use super::REPORT_BLOCK_LEN;
 
+/// The report blocks of one SR or RR: inline up to two (a two-party call's endpoint
+/// reports on one source), so reading a report allocates nothing.
+pub type ReportBlocks = smallvec::SmallVec<[ReportBlock; 2]>;
+
 /// One reception report block (RFC 3550 §6.4.1): what the reporter saw of
 /// the stream sent by `ssrc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -62,7 +66,7 @@ pub struct SenderReport {
     /// RTP payload octets sent since the start of transmission.
     pub octet_count: u32,
     /// Reception reports about the streams this sender receives.
-    pub reports: Vec<ReportBlock>,
+    pub reports: ReportBlocks,
 }
 
 /// A Receiver Report (PT 201).
@@ -71,14 +75,14 @@ pub struct ReceiverReport {
     /// SSRC of the sender of this report.
     pub ssrc: u32,
     /// Reception reports, one per source heard.
-    pub reports: Vec<ReportBlock>,
+    pub reports: ReportBlocks,
 }
 
 pub(super) fn parse_report_blocks(
     r: &mut Reader<'_>,
     count: u8,
-) -> Result<Vec<ReportBlock>, &'static str> {
-    let mut reports = Vec::with_capacity(usize::from(count));
+) -> Result<ReportBlocks, &'static str> {
+    let mut reports = ReportBlocks::new();
     for _ in 0..count {
         let bytes = r
             .array::<REPORT_BLOCK_LEN>()

@@ -10,7 +10,7 @@ pub struct SdesChunk {
     pub ssrc: u32,
     /// The first CNAME item, decoded as UTF-8 with invalid bytes replaced;
     /// it ties SSRCs of one endpoint together across streams.
-    pub cname: Option<String>,
+    pub cname: Option<compact_str::CompactString>,
     /// Number of other items (NAME, TOOL, NOTE, PRIV, a repeated CNAME...),
     /// counted rather than kept because nothing downstream uses them.
     pub other_items: usize,
@@ -20,12 +20,12 @@ pub struct SdesChunk {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sdes {
     /// Chunks in wire order.
-    pub chunks: Vec<SdesChunk>,
+    pub chunks: smallvec::SmallVec<[SdesChunk; 1]>,
 }
 
 pub(super) fn parse_sdes(body: &[u8], count: u8) -> Result<Sdes, &'static str> {
     let mut r = Reader::new(body);
-    let mut chunks = Vec::with_capacity(usize::from(count));
+    let mut chunks = smallvec::SmallVec::new();
     for _ in 0..count {
         let ssrc = r.u32().ok_or("SDES chunk count exceeds packet length")?;
         let mut chunk = SdesChunk {
@@ -43,7 +43,7 @@ pub(super) fn parse_sdes(body: &[u8], count: u8) -> Result<Sdes, &'static str> {
                 .take(usize::from(len))
                 .ok_or("SDES item overruns packet")?;
             if item_type == SDES_CNAME && chunk.cname.is_none() {
-                chunk.cname = Some(text_item(text));
+                chunk.cname = Some(compact_str::CompactString::from_utf8_lossy(trim_nul(text)));
             } else {
                 chunk.other_items += 1;
             }
@@ -63,6 +63,11 @@ pub(super) fn parse_sdes(body: &[u8], count: u8) -> Result<Sdes, &'static str> {
 /// terminating NUL in the item length (sipnab's capture sends CNAME "c0\0");
 /// tshark shows such text up to the NUL, and so does this.
 pub(super) fn text_item(text: &[u8]) -> String {
+    String::from_utf8_lossy(trim_nul(text)).into_owned()
+}
+
+/// `text` up to its first NUL (see [`text_item`]).
+fn trim_nul(text: &[u8]) -> &[u8] {
     let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-    String::from_utf8_lossy(text.get(..end).unwrap_or_default()).into_owned()
+    text.get(..end).unwrap_or_default()
 }

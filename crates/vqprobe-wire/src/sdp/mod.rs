@@ -32,7 +32,15 @@ pub enum SdpError {
         /// 1-based line number within the body.
         line: usize,
     },
+    /// More media sections than any real session has ([`MAX_MEDIA`]): each would claim
+    /// media endpoints for the call.
+    #[error("more than {MAX_MEDIA} m= sections")]
+    TooManyMedia,
 }
+
+/// Media sections an SDP may have. A voice call has one or two; a WebRTC gateway's
+/// bundled multi-party offer can have dozens.
+pub const MAX_MEDIA: usize = 64;
 
 /// `o=` line: who created the session and which version of it this is. The version
 /// increases with every re-offer that changes something, which lets a caller tell a real
@@ -350,6 +358,9 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
             }
             'm' => {
                 let media = parse_media(value).ok_or(SdpError::BadMedia { line: index + 1 })?;
+                if session.media.len() >= MAX_MEDIA {
+                    return Err(SdpError::TooManyMedia);
+                }
                 session.media.push(media);
                 media_dirs.push(None);
             }

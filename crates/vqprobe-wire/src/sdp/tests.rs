@@ -243,3 +243,15 @@ fn prefixes_and_mutations_never_panic() {
         let _ = parse(&buf);
     }
 }
+
+#[test]
+fn more_media_sections_than_any_session_are_refused() {
+    let mut body =
+        String::from("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n");
+    for i in 0..MAX_MEDIA {
+        body.push_str(&format!("m=audio {} RTP/AVP 0\r\n", 10_000 + 2 * i));
+    }
+    assert_eq!(parse(body.as_bytes()).map(|s| s.media.len()), Ok(MAX_MEDIA));
+    body.push_str("m=audio 9 RTP/AVP 0\r\n");
+    assert_eq!(parse(body.as_bytes()).err(), Some(SdpError::TooManyMedia));
+}

@@ -37,7 +37,14 @@ pub enum SipError {
     /// A needed header is present but cannot be parsed.
     #[error("malformed {0} header")]
     BadHeader(&'static str),
+    /// More header lines than any real message carries ([`MAX_HEADERS`]): a flood.
+    #[error("more than {MAX_HEADERS} SIP headers")]
+    TooManyHeaders,
 }
+
+/// Header lines a message may have. Real ones carry a few dozen; the cap keeps the
+/// work on a hostile message (a 64 KB datagram of one-letter headers) small.
+pub const MAX_HEADERS: usize = 256;
 
 /// SIP request method. Methods are case-sensitive (RFC 3261 §7.1), so `invite` is
 /// [`Method::Other`].
@@ -486,6 +493,9 @@ fn parse_one(data: &[u8], stream: bool) -> Result<Framed<'_>, Unframed> {
     };
     let head = data.get(first_len + 1..head_len).unwrap_or_default();
     let (headers, deferred) = parse_headers(head);
+    if headers.len() > MAX_HEADERS {
+        return Err(Unframed::Broken(SipError::TooManyHeaders));
+    }
 
     let body_len = match headers
         .iter()
@@ -648,6 +658,10 @@ fn parse_headers(head: &[u8]) -> (Vec<(&str, &str)>, Option<SipError>) {
         }
         if let Some(span) = pending.take() {
             span.push_to(head, &mut headers, &mut deferred);
+        }
+        if headers.len() > MAX_HEADERS {
+            // The caller refuses the message; no need to read the rest.
+            break;
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;

@@ -1087,3 +1087,15 @@ a=ptime:20\r\n\
         assert_eq!(answer.connection, Some("217.214.169.162".parse().unwrap()));
     }
 }
+
+#[test]
+fn a_flood_of_headers_is_refused_not_read() {
+    let extra: Vec<String> = (0..MAX_HEADERS).map(|i| format!("X-F{i}: v")).collect();
+    let mut headers = DIALOG.to_vec();
+    headers.extend(extra.iter().map(String::as_str));
+    let m = message("INVITE sip:bob@example.net SIP/2.0", &headers, "");
+    assert_eq!(parse(&m).err(), Some(SipError::TooManyHeaders));
+    // A few short of the cap still parses.
+    let m = message("INVITE sip:bob@example.net SIP/2.0", &DIALOG, "");
+    assert!(parse(&m).is_ok());
+}
