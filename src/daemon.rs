@@ -501,22 +501,34 @@ impl vqprobe_api::Probe for DaemonProbe {
 }
 
 /// A call record as the HEP quality report of its call, correlated by its SIP Call-ID
-/// and addressed with its first stream's endpoints.
+/// and addressed with its first stream's endpoints. Stamped in capture time, as its
+/// SIP and RTCP are: a finished call at its end, an interim record at the start of the
+/// latest interval it scores (the record does not say how far into that interval its
+/// media reached), else at the call's start.
 fn quality_report(r: &CallRecord) -> HepOut {
     let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     let first = r.streams.first();
     let addr = |s: Option<&str>| s.and_then(|s| s.parse().ok()).unwrap_or(unspecified);
+    let ns = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| i64::try_from(t.unix_timestamp_nanos()).ok())
+    };
+    let latest_interval = || {
+        r.streams
+            .iter()
+            .filter_map(|s| s.intervals.last())
+            .filter_map(|i| ns(&i.start))
+            .max()
+    };
     let at = r
         .call
         .ended_at
         .as_deref()
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map_or_else(
-            || Timestamp::from_nanos(wall_ns()),
-            |t| Timestamp::from_nanos(i64::try_from(t.unix_timestamp_nanos()).unwrap_or(0)),
-        );
+        .and_then(ns)
+        .or_else(latest_interval)
+        .or_else(|| ns(&r.call.created_at))
+        .map_or_else(|| Timestamp::from_nanos(wall_ns()), Timestamp::from_nanos);
     HepOut::Report {
         at,
         src: addr(first.map(|s| s.src.as_str())),

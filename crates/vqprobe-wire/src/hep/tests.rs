@@ -31,6 +31,22 @@ fn v3_round_trips_every_chunk() {
 }
 
 #[test]
+fn v3_encodes_auth_key_and_node_name_chunks_as_the_spec_lays_them_out() {
+    // Kamailio's `$hep()` does not expose the node name (0x0013), so its bytes are
+    // checked here against the HEP3 layout: vendor 0, type, length incl. 6-byte header.
+    let mut buf = Vec::new();
+    v3::encode(&sample(SIP), &mut buf).expect("fits");
+    let has = |chunk: &[u8]| buf.windows(chunk.len()).any(|w| w == chunk);
+    assert!(has(b"\0\0\0\x0e\0\x0bmyHep"), "auth key chunk");
+    assert!(has(b"\0\0\0\x13\0\x0dprobe-1"), "node name chunk");
+    assert!(has(b"\0\0\0\x11\0\x0babc@x"), "correlation id chunk");
+    assert!(
+        has(&[0, 0, 0, 0x0c, 0, 10, 0, 0, 0x07, 0xd1]),
+        "capture id 2001"
+    );
+}
+
+#[test]
 fn v3_hand_made_vector() {
     // Chunks written by hand from the HEP3 spec: family, proto, IPv4 addresses, ports,
     // time, type 5, capture id 7, correlation id, payload; plus a vendor chunk to skip.
