@@ -89,7 +89,7 @@ onreply_route {{
     drop;
 }}
 "#,
-        modules = kamailio::MODULES,
+        modules = kamailio::modules().display(),
         db = db.display()
     )
 }
@@ -492,7 +492,7 @@ request_route {{
     t_relay();
 }}
 "#,
-        modules = kamailio::MODULES
+        modules = kamailio::modules().display()
     )
 }
 

@@ -15,8 +15,23 @@ use std::process::{Command, Stdio};
 
 use crate::daemon::{wait_for, ChildGuard};
 
-/// The module directory of Debian's kamailio package.
-pub const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules";
+/// The module directory of the installed kamailio package: Debian's multiarch one for
+/// this architecture, else the plain or lib64 layouts other distributions use.
+pub fn modules() -> PathBuf {
+    let candidates = [
+        format!(
+            "/usr/lib/{}-linux-gnu/kamailio/modules",
+            std::env::consts::ARCH
+        ),
+        "/usr/lib/kamailio/modules".to_string(),
+        "/usr/lib64/kamailio/modules".to_string(),
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("sl.so").is_file() || d.join("xlog.so").is_file())
+        .unwrap_or_else(|| PathBuf::from(&candidates[0]))
+}
 
 /// Columns `sipcapture` writes for a SIP message (Kamailio 5.x `sip_capture_store`).
 pub const SIP_CAPTURE_COLUMNS: &[&str] = &[
@@ -83,17 +98,17 @@ pub const LOG_COLUMNS: &[&str] = &[
 ];
 
 /// Whether Kamailio and the modules a test needs are installed.
-pub fn available(modules: &[&str]) -> bool {
+pub fn available(needed: &[&str]) -> bool {
     crate::daemon::have_command("kamailio")
-        && modules
+        && needed
             .iter()
-            .all(|m| Path::new(MODULES).join(format!("{m}.so")).is_file())
+            .all(|m| modules().join(format!("{m}.so")).is_file())
 }
 
 /// Every column name is a string in the installed module (the defaults of its
 /// `*_column` parameters), so the tables match what it inserts.
 pub fn check_module_columns() {
-    let bin = std::fs::read(Path::new(MODULES).join("sipcapture.so")).expect("sipcapture.so");
+    let bin = std::fs::read(modules().join("sipcapture.so")).expect("sipcapture.so");
     let has = |name: &str| {
         let mut needle = name.as_bytes().to_vec();
         needle.push(0);
