@@ -160,6 +160,7 @@ fn synthetic(i: usize, n: usize, now_ms: i64, rng: &mut Rng) -> CallRecord {
             codec: Some(CODECS[i % CODECS.len()].into()),
             one_way_audio: false,
             fax: false,
+            xr_disagreement: false,
             quality_mos: mos,
             quality: QualityRecord {
                 mos,

@@ -3,7 +3,8 @@
 # (or sudo) for apt-get. Rust itself comes from rustup (https://rustup.rs).
 set -euo pipefail
 pkgs=(libpcap-dev tshark sip-tester tcpreplay iproute2 prometheus systemd
-      tcpdump baresip-core linphone-cli perl chromium chromium-driver)
+      kamailio kamailio-sqlite-modules tcpdump baresip-core linphone-cli perl
+      chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

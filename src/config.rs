@@ -114,6 +114,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[bus]`: publishing call records to the fleet (NATS JetStream).
     pub bus: BusConfig,
+    /// `[hep]`: Homer (HEP) export and input.
+    pub hep: HepConfig,
 }
 
 /// `[capture]`: libpcap settings.
@@ -471,6 +473,47 @@ impl Default for BusConfig {
     }
 }
 
+/// `[hep]`: HEP (Homer Encapsulation Protocol). Export sends a Homer capture server
+/// the SIP and RTCP the probe captured and a quality report per call; input takes HEP
+/// from agents already deployed (Kamailio `siptrace`, FreeSWITCH, rtpengine, heplify)
+/// as if captured. Both are off by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HepConfig {
+    /// Where to send HEPv3: `udp://host:port` or `tcp://host:port`; empty: no export.
+    pub address: String,
+    /// Capture agent id (HEP chunk 0x000c).
+    pub capture_id: u32,
+    /// Authentication key (HEP chunk 0x000e); empty: none sent.
+    pub password: String,
+    /// Node name (HEP chunk 0x0013); empty: none sent.
+    pub node_name: String,
+    /// HEP payload type of the per-call quality report: 32 is what Homer's Kamailio
+    /// `sipcapture` stores as a report (`report_capture`); 34 (0x22) is the HEP3 list's
+    /// "MOS full report".
+    pub report_type: u8,
+    /// Messages waiting for the HEP socket before further ones are dropped (and
+    /// counted): export never blocks capture or the workers.
+    pub queue_depth: usize,
+    /// Where to receive HEP: `udp://ip:port` (HEPv1/v2/v3) and `tcp://ip:port`
+    /// (HEPv3). With a listener, `capture.interfaces` may be empty (a HEP-only probe).
+    pub listen: Vec<String>,
+}
+
+impl Default for HepConfig {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            capture_id: 0,
+            password: String::new(),
+            node_name: String::new(),
+            report_type: 32,
+            queue_depth: 8192,
+            listen: Vec::new(),
+        }
+    }
+}
+
 impl BusConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(id) = &self.probe_id {
@@ -523,6 +566,95 @@ impl BusConfig {
         } else {
             id
         }
+    }
+}
+
+/// UDP or TCP, for a HEP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HepTransport {
+    /// One HEP packet per datagram.
+    Udp,
+    /// A stream of HEPv3 packets.
+    Tcp,
+}
+
+/// A parsed `udp://host:port` or `tcp://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HepEndpoint {
+    /// Transport.
+    pub transport: HepTransport,
+    /// `host:port` (resolved when used).
+    pub host_port: String,
+}
+
+impl HepEndpoint {
+    /// Parses `udp://host:port` / `tcp://host:port`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<HepEndpoint> {
+        let (scheme, rest) = s.trim().split_once("://")?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "udp" => HepTransport::Udp,
+            "tcp" => HepTransport::Tcp,
+            _ => return None,
+        };
+        let (host, port) = rest.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
+            return None;
+        }
+        Some(HepEndpoint {
+            transport,
+            host_port: rest.to_string(),
+        })
+    }
+}
+
+impl HepConfig {
+    /// The export address, when export is on.
+    pub fn export_endpoint(&self) -> Option<HepEndpoint> {
+        HepEndpoint::parse(&self.address)
+    }
+
+    /// The listeners, with their socket addresses.
+    pub fn listeners(&self) -> Vec<(HepTransport, SocketAddr)> {
+        self.listen
+            .iter()
+            .filter_map(|l| {
+                let e = HepEndpoint::parse(l)?;
+                Some((e.transport, e.host_port.parse().ok()?))
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.address.trim().is_empty() && self.export_endpoint().is_none() {
+            return Err(invalid(
+                "hep.address",
+                format!(
+                    "must be \"udp://host:port\" or \"tcp://host:port\", got {:?}",
+                    self.address
+                ),
+            ));
+        }
+        for (i, l) in self.listen.iter().enumerate() {
+            let ok =
+                HepEndpoint::parse(l).is_some_and(|e| e.host_port.parse::<SocketAddr>().is_ok());
+            if !ok {
+                return Err(invalid(
+                    &format!("hep.listen[{i}]"),
+                    format!("must be \"udp://IP:PORT\" or \"tcp://IP:PORT\", got {l:?}"),
+                ));
+            }
+        }
+        if matches!(self.report_type, 0 | 1 | 5) {
+            return Err(invalid(
+                "hep.report_type",
+                format!(
+                    "must be a HEP payload type other than 0, 1 (SIP) and 5 (RTCP), got {}",
+                    self.report_type
+                ),
+            ));
+        }
+        check_range("hep.queue_depth", self.queue_depth, 1, 1_048_576)
     }
 }
 
@@ -635,13 +767,14 @@ impl Config {
     /// table's contents, and the rule that a non-loopback `listen` needs
     /// keys (keys may also come from `VQPROBE_API_KEYS`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.capture.validate()?;
+        self.capture.validate(!self.hep.listen.is_empty())?;
         self.pipeline.validate()?;
         self.calls.validate()?;
         self.quality.validate()?;
         self.store.validate()?;
         self.api.validate()?;
-        self.bus.validate()
+        self.bus.validate()?;
+        self.hep.validate()
     }
 
     /// The effective configuration as TOML, for `vqprobe check-config`.
@@ -656,8 +789,9 @@ impl Config {
 }
 
 impl CaptureConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.interfaces.is_empty() {
+    /// `hep_input`: HEP listeners are configured, so no interface is needed.
+    fn validate(&self, hep_input: bool) -> Result<(), ConfigError> {
+        if self.interfaces.is_empty() && !hep_input {
             return Err(invalid(
                 "capture.interfaces",
                 "must not be empty (use [\"any\"] for every interface)".into(),

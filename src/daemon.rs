@@ -12,7 +12,8 @@ use crossbeam_channel::{bounded, Sender};
 
 use crate::batch::Batch;
 use crate::capture::{self, LiveCapture, LiveRead, LiveSettings, OfflineCapture};
-use crate::config::{default_region, CallsConfig, Config, JitterBufferSetting};
+use crate::config::{default_region, CallsConfig, Config, HepTransport, JitterBufferSetting};
+use crate::hep::{self, HepOut, HepStats, HepTap};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Dispatcher, RouteTable, WorkerMsg};
 use crate::runtime::{Runtime, SourceStats, WorkerSnapshot};
@@ -124,6 +125,8 @@ pub fn call_config(cfg: &Config) -> Result<CallConfig> {
 
 fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
     let mut e = EngineConfig::new(calls);
+    // RTCP is kept for the HEP exporter only when there is one.
+    e.tap_rtcp = cfg.hep.export_endpoint().is_some();
     e.interval = Duration::from_secs(cfg.quality.interval_s.max(1));
     e.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_s);
     e.max_streams = cfg.pipeline.max_streams;
@@ -145,6 +148,7 @@ pub struct Daemon {
     worker_txs: Vec<Sender<WorkerMsg>>,
     worker_threads: Vec<JoinHandle<()>>,
     forward_thread: Option<JoinHandle<()>>,
+    hep_thread: Option<JoinHandle<()>>,
     writer: Option<StoreWriter>,
     writer_tx: Sender<WriterMsg>,
     publisher: Option<Publisher>,
@@ -183,6 +187,18 @@ impl Daemon {
         )
         .with_context(|| format!("opening store {}", cfg.store.path.display()))?;
 
+        // HEP export: one thread owns the socket; everyone else queues without blocking.
+        let hep_stats = Arc::new(HepStats::default());
+        let (hep_tap, hep_thread) = match cfg.hep.export_endpoint() {
+            Some(_) => {
+                let (tx, rx) = bounded::<HepOut>(cfg.hep.queue_depth.max(1));
+                let h = hep::export::spawn(&cfg.hep, rx, hep_stats.clone())?;
+                eprintln!("vqprobe: HEP export to {}", cfg.hep.address);
+                (Some(HepTap::new(tx, hep_stats.clone())), Some(h))
+            }
+            None => (None, None),
+        };
+
         // Records from every worker go through one forwarder to the store writer.
         let (rec_tx, rec_rx) = bounded::<CallRecord>(65_536);
         let fwd_writer = writer_tx.clone();
@@ -191,12 +207,16 @@ impl Daemon {
                 .context("registering metrics")?,
         );
         let fwd_metrics = metrics.clone();
+        let fwd_hep = hep_tap.clone();
         let forward_thread = std::thread::Builder::new()
             .name("vqprobe-sink".into())
             .spawn(move || {
                 for r in rec_rx.iter() {
                     // Interim records are skipped by the metrics; finished ones come once.
                     fwd_metrics.observe_call(&r);
+                    if let Some(tap) = &fwd_hep {
+                        tap.send(quality_report(&r));
+                    }
                     let _ = fwd_writer.send(WriterMsg::Call(Box::new(r)));
                 }
             })
@@ -214,9 +234,10 @@ impl Daemon {
             let snap = Arc::new(Mutex::new(WorkerSnapshot::default()));
             let engine = Engine::new(engine_config(cfg, calls.clone()));
             let (pool, sink, s2) = (pool_tx.clone(), rec_tx.clone(), snap.clone());
+            let tap = hep_tap.clone();
             let h = std::thread::Builder::new()
                 .name(format!("vqprobe-worker-{i}"))
-                .spawn(move || pipeline::run_worker(engine, rx, pool, sink, s2))
+                .spawn(move || pipeline::run_worker(engine, rx, pool, sink, s2, tap))
                 .context("spawning worker")?;
             worker_txs.push(tx);
             worker_threads.push(h);
@@ -249,7 +270,8 @@ impl Daemon {
                     cfg.calls.agent_header.clone(),
                     stats,
                 )
-                .lossless();
+                .lossless()
+                .with_hep(hep_tap.clone());
                 let (stop, clock, done) = (
                     stop_capture.clone(),
                     replay_clock.clone(),
@@ -315,7 +337,8 @@ impl Daemon {
                             routes.clone(),
                             cfg.calls.agent_header.clone(),
                             stats.clone(),
-                        );
+                        )
+                        .with_hep(hep_tap.clone());
                         if ordered {
                             disp = disp.ordered();
                         }
@@ -334,6 +357,31 @@ impl Daemon {
                 }
             }
         }
+        let listeners = cfg.hep.listeners();
+        if !listeners.is_empty() {
+            let stats = Arc::new(SourceStats::default());
+            sources.push(("hep".to_string(), stats.clone()));
+            // What arrives by HEP is not sent back out by HEP.
+            let disp = Dispatcher::new(
+                worker_txs.clone(),
+                pool_rx.clone(),
+                batch_size,
+                routes.clone(),
+                cfg.calls.agent_header.clone(),
+                stats,
+            );
+            let input =
+                hep::input::start(&listeners, disp, hep_stats.clone(), stop_capture.clone())?;
+            for (t, a) in &input.bound {
+                let scheme = match t {
+                    HepTransport::Udp => "udp",
+                    HepTransport::Tcp => "tcp",
+                };
+                eprintln!("vqprobe: HEP input on {scheme}://{a}");
+            }
+            capture_threads.extend(input.threads);
+        }
+        drop(hep_tap);
         // The outbox exists once the writer has opened the database.
         let publisher = match &cfg.bus.nats_url {
             Some(url) => Some(
@@ -352,6 +400,7 @@ impl Daemon {
             sources,
             workers: snapshots,
             stopping: Arc::new(AtomicBool::new(false)),
+            hep: hep_stats,
             store: Some(writer.stats()),
             bus: publisher.as_ref().map(Publisher::stats),
         });
@@ -370,6 +419,7 @@ impl Daemon {
             worker_txs,
             worker_threads,
             forward_thread: Some(forward_thread),
+            hep_thread,
             writer: Some(writer),
             writer_tx,
             publisher,
@@ -452,6 +502,10 @@ impl Daemon {
         if let Some(h) = self.forward_thread.take() {
             let _ = h.join();
         }
+        // Every sender is gone now: the exporter sends what is queued and ends.
+        if let Some(h) = self.hep_thread.take() {
+            let _ = h.join();
+        }
         eprintln!("vqprobe: {}", self.runtime.summary());
         let _ = self.writer_tx.send(WriterMsg::Shutdown);
         if let Some(w) = self.writer.take() {
@@ -506,6 +560,48 @@ impl vqprobe_api::Probe for DaemonProbe {
         let tx = self.workers.get(shard).ok_or(PushError::Unavailable)?;
         tx.try_send(WorkerMsg::Push(Box::new(call), now))
             .map_err(|_| PushError::Unavailable)
+    }
+}
+
+/// A call record as the HEP quality report of its call, correlated by its SIP Call-ID
+/// and addressed with its first stream's endpoints. Stamped in capture time, as its
+/// SIP and RTCP are: a finished call at its end, an interim record at the start of the
+/// latest interval it scores (the record does not say how far into that interval its
+/// media reached), else at the call's start.
+fn quality_report(r: &CallRecord) -> HepOut {
+    let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let first = r.streams.first();
+    let addr = |s: Option<&str>| s.and_then(|s| s.parse().ok()).unwrap_or(unspecified);
+    let ns = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| i64::try_from(t.unix_timestamp_nanos()).ok())
+    };
+    let latest_interval = || {
+        r.streams
+            .iter()
+            .filter_map(|s| s.intervals.last())
+            .filter_map(|i| ns(&i.start))
+            .max()
+    };
+    let at = r
+        .call
+        .ended_at
+        .as_deref()
+        .and_then(ns)
+        .or_else(latest_interval)
+        .or_else(|| ns(&r.call.created_at))
+        .map_or_else(|| Timestamp::from_nanos(wall_ns()), Timestamp::from_nanos);
+    HepOut::Report {
+        at,
+        src: addr(first.map(|s| s.src.as_str())),
+        dst: addr(first.map(|s| s.dst.as_str())),
+        call_id: r
+            .call
+            .sip_call_id
+            .clone()
+            .unwrap_or_else(|| r.call.call_id.clone()),
+        json: hep::json::report_json(r),
     }
 }
 

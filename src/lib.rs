@@ -5,7 +5,7 @@
 //! `vqprobe-store` (SQLite) → `vqprobe-api` (axum). This package is the edge that
 //! does the I/O and wires them together: [`config`], [`capture`] (libpcap),
 //! [`batch`] and [`pipeline`] (capture-side routing, worker threads), [`daemon`]
-//! (`vqprobe run`), [`demo`] (the generated day of `vqprobe run --demo`), [`runtime`] (the live counters the daemon fills and the metrics and
+//! (`vqprobe run`), [`demo`] (the generated day of `vqprobe run --demo`), [`hep`] (Homer: HEP export and input), [`runtime`] (the live counters the daemon fills and the metrics and
 //! API read), [`metrics`] (Prometheus), [`analyze`] and [`report`] (`vqprobe analyze`).
 
 #![deny(unsafe_code)]
@@ -17,6 +17,7 @@ pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod hep;
 pub mod hold;
 pub mod metrics;
 pub mod number;

@@ -127,6 +127,11 @@ pub struct Metrics {
     stream_jitter: HistogramVec,
     stream_loss: HistogramVec,
     rtt: HistogramVec,
+    hep_sent: IntCounterVec,
+    hep_dropped: IntCounterVec,
+    hep_received: IntCounterVec,
+    hep_malformed: IntCounter,
+    hep_unsupported: IntCounter,
     store_written: IntCounter,
     store_errors: IntCounter,
     store_pending: IntGauge,
@@ -242,6 +247,51 @@ impl Metrics {
             &["mno"],
         )?;
 
+        let hep_sent = IntCounterVec::new(
+            Opts::new(
+                "vqprobe_hep_sent_messages_total",
+                "HEP messages sent to the capture server, by kind: sip, rtcp, report.",
+            ),
+            &["kind"],
+        )?;
+        let hep_dropped = IntCounterVec::new(
+            Opts::new(
+                "vqprobe_hep_dropped_messages_total",
+                "HEP messages not sent: reason=queue (export queue full), send (socket \
+                 failed), input (received but the input queue was full).",
+            ),
+            &["reason"],
+        )?;
+        let hep_received = IntCounterVec::new(
+            Opts::new(
+                "vqprobe_hep_received_packets_total",
+                "HEP packets received from agents, by HEP version.",
+            ),
+            &["version"],
+        )?;
+        let hep_malformed = IntCounter::new(
+            "vqprobe_hep_malformed_packets_total",
+            "Bytes received on a HEP listener that were not a valid HEP packet.",
+        )?;
+        let hep_unsupported = IntCounter::new(
+            "vqprobe_hep_unsupported_packets_total",
+            "HEP packets received whose payload the probe does not analyse (logs, \
+             reports, RTCP as JSON, compressed payloads).",
+        )?;
+        registry.register(Box::new(hep_sent.clone()))?;
+        registry.register(Box::new(hep_dropped.clone()))?;
+        registry.register(Box::new(hep_received.clone()))?;
+        registry.register(Box::new(hep_malformed.clone()))?;
+        registry.register(Box::new(hep_unsupported.clone()))?;
+        for k in ["sip", "rtcp", "report"] {
+            hep_sent.with_label_values(&[k]);
+        }
+        for r in ["queue", "send", "input"] {
+            hep_dropped.with_label_values(&[r]);
+        }
+        for v in ["1", "2", "3"] {
+            hep_received.with_label_values(&[v]);
+        }
         let store_written = IntCounter::new(
             "vqprobe_store_written_records_total",
             "Call records written to the SQLite store (interim versions included).",
@@ -336,6 +386,11 @@ impl Metrics {
             stream_jitter,
             stream_loss,
             rtt,
+            hep_sent,
+            hep_dropped,
+            hep_received,
+            hep_malformed,
+            hep_unsupported,
             store_written,
             store_errors,
             store_pending,
@@ -477,6 +532,29 @@ impl Metrics {
         for (m, n) in methods {
             mirror(&self.sip_messages.with_label_values(&[m]), n);
         }
+        let h = &rt.hep;
+        for (kind, c) in [
+            ("sip", &h.sent_sip),
+            ("rtcp", &h.sent_rtcp),
+            ("report", &h.sent_report),
+        ] {
+            mirror(&self.hep_sent.with_label_values(&[kind]), c.load(Relaxed));
+        }
+        for (reason, c) in [
+            ("queue", &h.dropped_queue),
+            ("send", &h.dropped_send),
+            ("input", &h.input_dropped),
+        ] {
+            mirror(
+                &self.hep_dropped.with_label_values(&[reason]),
+                c.load(Relaxed),
+            );
+        }
+        for (v, c) in ["1", "2", "3"].iter().zip(&h.received) {
+            mirror(&self.hep_received.with_label_values(&[v]), c.load(Relaxed));
+        }
+        mirror(&self.hep_malformed, h.malformed.load(Relaxed));
+        mirror(&self.hep_unsupported, h.unsupported.load(Relaxed));
         self.active_calls
             .set(i64::try_from(dialogs).unwrap_or(i64::MAX));
         self.active_streams
@@ -563,6 +641,7 @@ mod tests {
             rtt_ms: None,
             intervals: Vec::new(),
             remote: None,
+            xr: None,
         }
     }
 
@@ -590,6 +669,7 @@ mod tests {
                 codec: Some("PCMU".into()),
                 one_way_audio: false,
                 fax: false,
+                xr_disagreement: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,
@@ -677,6 +757,7 @@ mod tests {
                 Arc::new(Mutex::new(snap)),
             ],
             stopping: Arc::new(AtomicBool::new(false)),
+            hep: Default::default(),
             store: None,
             bus: None,
         }
@@ -723,6 +804,11 @@ mod tests {
             ("vqprobe_stream_jitter_seconds", "histogram"),
             ("vqprobe_stream_loss_ratio", "histogram"),
             ("vqprobe_rtt_seconds", "histogram"),
+            ("vqprobe_hep_sent_messages_total", "counter"),
+            ("vqprobe_hep_dropped_messages_total", "counter"),
+            ("vqprobe_hep_received_packets_total", "counter"),
+            ("vqprobe_hep_malformed_packets_total", "counter"),
+            ("vqprobe_hep_unsupported_packets_total", "counter"),
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}\n{text}");
             assert!(

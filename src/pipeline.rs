@@ -32,6 +32,7 @@ use vqprobe_engine::time::Timestamp;
 use vqprobe_wire::decode::{self, Decoded, LinkType, Segment};
 
 use crate::batch::Batch;
+use crate::hep::{json, HepOut, HepTap};
 use crate::runtime::{SourceStats, WorkerSnapshot};
 
 /// A call the router knows only by SIP that never ended is forgotten after this long
@@ -105,6 +106,17 @@ impl RouteTable {
     /// Routes one SIP message: returns its worker, and records the endpoints its SDP
     /// announces (and the end of its call) as the engine will.
     fn sip(&self, ev: &SipEvent, at: Timestamp) -> usize {
+        if ev.vq_report.is_some() {
+            // An RFC 6035 report goes to the worker of the call it reports on; its own
+            // PUBLISH dialog is not a call.
+            let call_id = ev.routing_call_id();
+            let known = self
+                .routes
+                .read()
+                .ok()
+                .and_then(|r| r.calls.get(&route_id(call_id)).map(|c| c.shard));
+            return known.unwrap_or_else(|| shard_of_call(call_id, self.workers));
+        }
         let id = route_id(&ev.call_id);
         let Ok(mut r) = self.routes.write() else {
             return shard_of_call(&ev.call_id, self.workers);
@@ -319,6 +331,8 @@ pub struct Dispatcher {
     /// Unsignalled media endpoints this thread routed lately, and where.
     unowned: FxHashMap<SocketAddr, (usize, Timestamp)>,
     last_publish: Timestamp,
+    /// HEP export of the SIP this thread sees (`None`: export off, no cost).
+    hep: Option<HepTap>,
     /// This source's capture clock, when other sources capture beside it.
     clock: Option<Arc<std::sync::atomic::AtomicI64>>,
     /// Media without an owner, waiting for every source to pass its time.
@@ -347,9 +361,16 @@ impl Dispatcher {
             lossless: false,
             unowned: FxHashMap::default(),
             last_publish: Timestamp::MIN,
+            hep: None,
             clock: None,
             held: crate::hold::Held::default(),
         }
+    }
+
+    /// Mirrors every SIP message this dispatcher routes to a HEP capture server.
+    pub fn with_hep(mut self, tap: Option<HepTap>) -> Self {
+        self.hep = tap;
+        self
     }
 
     /// Makes this one of several live sources (capture threads) feeding the same
@@ -431,13 +452,36 @@ impl Dispatcher {
     /// Routes one frame to its worker's batch, or holds it (`may_hold`, see `hold`).
     fn dispatch(&mut self, at: Timestamp, link: LinkType, frame: &[u8], may_hold: bool) {
         let decoded = decode::decode(link, frame);
+        let holdable = may_hold.then_some((link, frame));
+        self.on_decoded(at, frame.len(), decoded, holdable);
+    }
+
+    /// Routes and batches a transport segment that arrived without a frame (HEP input:
+    /// the agent sent the payload with its original addresses). Never held: HEP input
+    /// is one source in arrival order.
+    pub fn on_segment(&mut self, at: Timestamp, seg: Segment<'_>, len: usize) {
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        self.on_decoded(at, len, Ok(Decoded::Segment(seg)), None);
+    }
+
+    /// Batches a decoded packet; `holdable` is the frame when it may wait in `held`.
+    fn on_decoded(
+        &mut self,
+        at: Timestamp,
+        frame_len: usize,
+        decoded: Result<Decoded<'_>, decode::DecodeError>,
+        holdable: Option<(LinkType, &[u8])>,
+    ) {
         let (shard, sip) = match &decoded {
             Ok(Decoded::Segment(seg)) => {
-                match self.route(at, seg, may_hold && self.clock.is_some()) {
+                let hold = holdable.is_some() && self.clock.is_some();
+                match self.route(at, seg, hold) {
                     Some(r) => r,
                     None => {
-                        if self.held.push(at, link, frame, seg.src, seg.dst) {
-                            return;
+                        if let Some((link, frame)) = holdable {
+                            if self.held.push(at, link, frame, seg.src, seg.dst) {
+                                return;
+                            }
                         }
                         // Full: route it now, as one source would.
                         (self.unowned_shard(at, seg), Vec::new())
@@ -447,7 +491,7 @@ impl Dispatcher {
             _ => (0, Vec::new()),
         };
         if let Some(b) = self.batches.get_mut(shard) {
-            b.push_decoded(at.as_nanos(), frame.len(), decoded, sip);
+            b.push_decoded(at.as_nanos(), frame_len, decoded, sip);
             if b.len() >= self.batch_size {
                 self.send(shard);
             }
@@ -471,6 +515,20 @@ impl Dispatcher {
     ) -> Option<(usize, Vec<Result<SipEvent, ()>>)> {
         let events = signal::parse_payload(seg.transport, seg.payload, &self.agent_header);
         if !events.is_empty() {
+            if let Some(tap) = &self.hep {
+                // One HEP packet per datagram or segment, correlated by its (first)
+                // message's Call-ID.
+                if let Some(Ok(ev)) = events.first() {
+                    tap.send(HepOut::Sip {
+                        at,
+                        src: seg.src,
+                        dst: seg.dst,
+                        transport: seg.transport,
+                        payload: seg.payload.to_vec(),
+                        call_id: ev.call_id.to_string(),
+                    });
+                }
+            }
             let mut shard = None;
             let events: Vec<Result<SipEvent, ()>> = events
                 .into_iter()
@@ -559,10 +617,22 @@ pub fn run_worker(
     pool: Sender<Batch>,
     sink: Sender<CallRecord>,
     snapshot: Arc<Mutex<WorkerSnapshot>>,
+    hep: Option<HepTap>,
 ) {
     let publish = |engine: &mut Engine, sink: &Sender<CallRecord>| {
         for r in engine.drain_finished() {
             let _ = sink.send(r);
+        }
+        if let Some(tap) = &hep {
+            for t in engine.drain_rtcp_taps() {
+                tap.send(HepOut::Rtcp {
+                    at: t.at,
+                    src: t.src,
+                    dst: t.dst,
+                    call_id: t.call_id.as_deref().unwrap_or_default().to_string(),
+                    json: json::rtcp_json(&t.compound),
+                });
+            }
         }
     };
     for msg in rx.iter() {

@@ -39,6 +39,8 @@ pub struct Runtime {
     pub workers: Vec<Arc<Mutex<WorkerSnapshot>>>,
     /// Set when the daemon is stopping.
     pub stopping: Arc<AtomicBool>,
+    /// HEP export and input counters (zero when HEP is off).
+    pub hep: Arc<crate::hep::HepStats>,
     /// The store writer's counters and fault state.
     pub store: Option<Arc<vqprobe_store::WriterStats>>,
     /// The fleet bus publisher's counters, when `[bus]` is configured.

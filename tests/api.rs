@@ -499,6 +499,7 @@ fn record(i: usize, s: &Spec) -> CallRecord {
             codec: Some(codec.into()),
             one_way_audio: false,
             fax: false,
+            xr_disagreement: false,
             quality_mos: s.mos,
             quality: QualityRecord {
                 mos: s.mos,
@@ -555,6 +556,7 @@ fn stream(i: usize, s: &Spec) -> StreamRecord {
             mos: s.mos,
         }],
         remote: None,
+        xr: None,
     }
 }
 

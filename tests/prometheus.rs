@@ -66,6 +66,7 @@ fn stream(direction: Direction, jitter_ms: f64, expected: u64, lost: u64) -> Str
         rtt_ms: Some(60.0),
         intervals: Vec::new(),
         remote: None,
+        xr: None,
     }
 }
 
@@ -116,6 +117,7 @@ fn call(i: usize) -> CallRecord {
             codec: answered.then(|| "PCMA".to_string()),
             one_way_audio: false,
             fax: false,
+            xr_disagreement: false,
             quality_mos: mos,
             quality: QualityRecord {
                 mos,
@@ -145,6 +147,7 @@ fn fake_runtime() -> Runtime {
         sources: vec![("eth0".into(), Arc::new(SourceStats::default()))],
         workers,
         stopping: Arc::new(AtomicBool::new(false)),
+        hep: Default::default(),
         store: None,
         bus: None,
     }

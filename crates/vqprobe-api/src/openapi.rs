@@ -178,6 +178,31 @@ mod tests {
                 cumulative_lost: 0,
                 jitter_ms: None,
             }),
+            xr: Some(XrRecord {
+                source: XrSource::RtcpXr,
+                reports: 2,
+                latest: XrMetrics {
+                    loss_rate: Some(0.05),
+                    mos_cq: Some(3.6),
+                    plc: Some("standard".into()),
+                    jb_adaptive: Some(true),
+                    ..XrMetrics::default()
+                },
+                worst: XrMetrics {
+                    loss_rate: Some(0.1),
+                    mos_cq: Some(3.1),
+                    ..XrMetrics::default()
+                },
+                summary: Some(XrSummaryRecord {
+                    begin_seq: 1,
+                    end_seq: 100,
+                    lost_packets: Some(3),
+                    mean_jitter_ms: Some(2.5),
+                    ttl_kind: Some("ipv4_ttl".into()),
+                    min_ttl: Some(60),
+                    ..XrSummaryRecord::default()
+                }),
+            }),
         }
     }
 
@@ -207,6 +232,7 @@ mod tests {
                 codec: None,
                 one_way_audio: false,
                 fax: false,
+                xr_disagreement: false,
                 quality_mos: None,
                 quality: QualityRecord::default(),
                 resolution: None,

@@ -109,6 +109,121 @@ pub struct RemoteRecord {
     pub jitter_ms: Option<f64>,
 }
 
+/// Where an endpoint's own quality view came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum XrSource {
+    /// RTCP XR (RFC 3611) VoIP Metrics blocks in the media path.
+    RtcpXr,
+    /// A SIP PUBLISH `application/vq-rtcpxr` report (RFC 6035).
+    SipPublish,
+}
+
+/// What an endpoint itself reported about the media it received: an RFC 3611 VoIP
+/// Metrics block or the metrics of an RFC 6035 report. Absent or "unavailable" values
+/// are `null`; rates and densities are ratios 0–1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct XrMetrics {
+    /// Packets lost in the network.
+    pub loss_rate: Option<f64>,
+    /// Packets the jitter buffer discarded (late or early).
+    pub discard_rate: Option<f64>,
+    /// Lost or discarded within bursts.
+    pub burst_density: Option<f64>,
+    /// Lost or discarded within gaps.
+    pub gap_density: Option<f64>,
+    /// Mean burst length, ms.
+    pub burst_duration_ms: Option<f64>,
+    /// Mean gap length, ms.
+    pub gap_duration_ms: Option<f64>,
+    /// Gap threshold Gmin (packets).
+    pub gmin: Option<u8>,
+    /// Round trip between the RTP interfaces, ms.
+    pub round_trip_delay_ms: Option<f64>,
+    /// End-system delay (buffering, coding, packetisation), ms.
+    pub end_system_delay_ms: Option<f64>,
+    /// Speech signal level, dBm0.
+    pub signal_level_dbm: Option<f64>,
+    /// Background noise level, dBm0.
+    pub noise_level_dbm: Option<f64>,
+    /// Residual echo return loss, dB.
+    pub rerl_db: Option<f64>,
+    /// R factor (listening quality for an RFC 6035 report).
+    pub r_factor: Option<f64>,
+    /// Conversational R factor (RFC 6035 `RCQ`).
+    pub r_factor_cq: Option<f64>,
+    /// R factor of an external segment (e.g. a mobile leg).
+    pub ext_r_factor: Option<f64>,
+    /// Listening-quality MOS.
+    pub mos_lq: Option<f64>,
+    /// Conversational-quality MOS.
+    pub mos_cq: Option<f64>,
+    /// Packet loss concealment: `disabled`, `enhanced`, `standard`, or `null`.
+    pub plc: Option<String>,
+    /// Jitter buffer adaptive (`true`), fixed (`false`), or unknown.
+    pub jb_adaptive: Option<bool>,
+    /// Jitter buffer adjustment rate (0–15).
+    pub jb_rate: Option<u8>,
+    /// Jitter buffer nominal delay, ms.
+    pub jb_nominal_ms: Option<f64>,
+    /// Jitter buffer current maximum delay, ms.
+    pub jb_max_ms: Option<f64>,
+    /// Jitter buffer absolute maximum delay, ms.
+    pub jb_abs_max_ms: Option<f64>,
+    /// Interarrival jitter the endpoint measured, ms (RFC 6035 `IAJ`).
+    pub jitter_ms: Option<f64>,
+}
+
+/// An RTCP XR Statistics Summary block (RFC 3611 §4.6), jitter in ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct XrSummaryRecord {
+    /// First sequence number covered.
+    pub begin_seq: u16,
+    /// Last sequence number covered plus one.
+    pub end_seq: u16,
+    /// Packets lost in that range.
+    pub lost_packets: Option<u32>,
+    /// Duplicates in that range.
+    pub dup_packets: Option<u32>,
+    /// Minimum jitter, ms.
+    pub min_jitter_ms: Option<f64>,
+    /// Maximum jitter, ms.
+    pub max_jitter_ms: Option<f64>,
+    /// Mean jitter, ms.
+    pub mean_jitter_ms: Option<f64>,
+    /// Standard deviation of jitter, ms.
+    pub dev_jitter_ms: Option<f64>,
+    /// `ipv4_ttl` or `ipv6_hop_limit` when the TTL fields are reported.
+    pub ttl_kind: Option<String>,
+    /// Minimum TTL / Hop Limit.
+    pub min_ttl: Option<u8>,
+    /// Maximum TTL / Hop Limit.
+    pub max_ttl: Option<u8>,
+    /// Mean TTL / Hop Limit.
+    pub mean_ttl: Option<u8>,
+    /// Standard deviation of TTL / Hop Limit.
+    pub dev_ttl: Option<u8>,
+}
+
+/// The receiving endpoint's own view of a stream, beside the probe's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct XrRecord {
+    /// Where the latest report came from.
+    pub source: XrSource,
+    /// Reports received.
+    pub reports: u64,
+    /// The latest report.
+    pub latest: XrMetrics,
+    /// The worst report: lowest MOS-CQ (else R factor, else MOS-LQ, else highest loss).
+    pub worst: XrMetrics,
+    /// The latest Statistics Summary block, when the endpoint sends them.
+    pub summary: Option<XrSummaryRecord>,
+}
+
 /// One 5-second interval of a stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -188,6 +303,9 @@ pub struct StreamRecord {
     pub intervals: Vec<IntervalRecord>,
     /// What the far end reported about this stream.
     pub remote: Option<RemoteRecord>,
+    /// The receiving endpoint's own quality reports (RTCP XR, RFC 6035 PUBLISH).
+    #[serde(default)]
+    pub xr: Option<XrRecord>,
 }
 
 /// Call-level quality summary.
@@ -270,6 +388,11 @@ pub struct CallSummary {
     /// the voice phases only.
     #[serde(default)]
     pub fax: bool,
+    /// An endpoint's own quality report (RTCP XR or RFC 6035) disagrees sharply with
+    /// the probe's figures for the same stream (MOS apart by a point or more): trouble
+    /// the network does not show, e.g. behind the phone's jitter buffer.
+    #[serde(default)]
+    pub xr_disagreement: bool,
     /// MOS of the worst direction.
     pub quality_mos: Option<f64>,
     /// Quality summary.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use vqprobe_wire::decode::Transport;
 use vqprobe_wire::sdp::{self, SessionDescription};
 use vqprobe_wire::sip::{self, Method, Party, SipError, SipMessage};
+use vqprobe_wire::vqreport::{self, VqReport};
 use vqprobe_wire::Pt;
 
 use crate::media::{PayloadFormat, PayloadMap};
@@ -165,6 +166,9 @@ pub struct SipEvent {
     pub offer: Option<Box<Offer>>,
     /// The SDP body failed to parse.
     pub sdp_error: bool,
+    /// An RFC 6035 quality report (a PUBLISH with `application/vq-rtcpxr`): it is
+    /// about the call its own `CallID` names, not the PUBLISH's dialog.
+    pub vq_report: Option<Box<VqReport>>,
 }
 
 impl SipEvent {
@@ -190,6 +194,16 @@ impl SipEvent {
             to_tag: msg.to.tag.map(Box::from),
             offer: msg.sdp.as_ref().map(|s| Box::new(offer(s))),
             sdp_error: msg.sdp_error.is_some(),
+            vq_report: vq_report(msg),
+        }
+    }
+
+    /// The call this message belongs to: the reported call for an RFC 6035 report,
+    /// else its own Call-ID.
+    pub fn routing_call_id(&self) -> &str {
+        match &self.vq_report {
+            Some(r) => &r.call_id,
+            None => &self.call_id,
         }
     }
 
@@ -217,6 +231,18 @@ impl SipEvent {
             _ => false,
         }
     }
+}
+
+/// The RFC 6035 report a PUBLISH carries, if it is one and it parses.
+fn vq_report(msg: &SipMessage<'_>) -> Option<Box<VqReport>> {
+    if !(msg.is_request() && msg.method() == Method::Publish) {
+        return None;
+    }
+    let ct = msg.header("Content-Type")?;
+    if !ct.to_ascii_lowercase().contains("application/vq-rtcpxr") {
+        return None;
+    }
+    vqreport::parse(msg.body).ok().map(Box::new)
 }
 
 /// Every SIP message in a UDP datagram or TCP segment, each parsed once: an event, or

@@ -1086,6 +1086,7 @@ mod tests {
                     codec: None,
                     one_way_audio: false,
                     fax: false,
+                    xr_disagreement: false,
                     quality_mos: mos,
                     quality: QualityRecord {
                         mos,

@@ -120,6 +120,7 @@ pub const CALL_COLUMNS: &[Column] = &[
     col("codec", Text, false, &["codec"]),
     col("one_way_audio", Bool, true, &["one_way_audio"]),
     col("fax", Bool, true, &["fax"]),
+    col("xr_disagreement", Bool, true, &["xr_disagreement"]),
     col("quality_mos", Real, false, &["quality_mos"]),
     col("mos", Real, false, &["quality", "mos"]),
     col("mos_lq", Real, false, &["quality", "mos_lq"]),

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::StoreError;
 
 /// Schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: append a new one.
@@ -79,6 +79,8 @@ CREATE TABLE call_streams (
      ALTER TABLE calls ADD COLUMN from_anonymous INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE calls ADD COLUMN diverted_from TEXT;
      ALTER TABLE calls ADD COLUMN mno_source TEXT;",
+    // 4: an endpoint's own quality report (RTCP XR, RFC 6035) disagrees with the probe.
+    "ALTER TABLE calls ADD COLUMN xr_disagreement INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -439,6 +441,7 @@ mod tests {
                 codec: None,
                 one_way_audio: false,
                 fax: false,
+                xr_disagreement: false,
                 quality_mos: mos,
                 quality: QualityRecord {
                     mos,

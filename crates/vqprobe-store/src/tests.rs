@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use vqprobe_engine::record::{
     CallRecord, CallStatus, CallSummary, Direction, EndedReason, IntervalRecord, QualityRecord,
-    RemoteRecord, Resolution, StreamRecord,
+    RemoteRecord, Resolution, StreamRecord, XrMetrics, XrRecord, XrSource, XrSummaryRecord,
 };
 use vqprobe_wire::{Pt, Ssrc};
 
@@ -62,6 +62,31 @@ fn stream(direction: Direction, src: &str, dst: &str, ssrc: &str) -> StreamRecor
             cumulative_lost: -2,
             jitter_ms: Some(3.125),
         }),
+        xr: Some(XrRecord {
+            source: XrSource::RtcpXr,
+            reports: 2,
+            latest: XrMetrics {
+                loss_rate: Some(0.05),
+                mos_cq: Some(3.6),
+                plc: Some("standard".into()),
+                jb_adaptive: Some(true),
+                ..XrMetrics::default()
+            },
+            worst: XrMetrics {
+                loss_rate: Some(0.1),
+                mos_cq: Some(3.1),
+                ..XrMetrics::default()
+            },
+            summary: Some(XrSummaryRecord {
+                begin_seq: 1,
+                end_seq: 100,
+                lost_packets: Some(3),
+                mean_jitter_ms: Some(2.5),
+                ttl_kind: Some("ipv4_ttl".into()),
+                min_ttl: Some(60),
+                ..XrSummaryRecord::default()
+            }),
+        }),
     }
 }
 
@@ -90,6 +115,7 @@ pub(crate) fn sample_record(id: &str) -> CallRecord {
             codec: Some("PCMU".to_string()),
             one_way_audio: false,
             fax: false,
+            xr_disagreement: false,
             quality_mos: Some(4.312345),
             quality: QualityRecord {
                 mos: Some(4.312345),

@@ -15,7 +15,8 @@
 //!   [`rtcp::RtcpError`], [`sip::SipError`], [`sdp::SdpError`]), so the engine can count
 //!   damage by kind.
 //!
-//! The entry points that accept hostile bytes: [`decode::decode`], [`rtp::parse`],
+//! The entry points that accept hostile bytes: [`decode::decode`], [`hep::parse`],
+//! [`hep::v3::frame_len`], [`vqreport::parse`], [`rtp::parse`],
 //! [`rtp::looks_like_rtp`], [`rtcp::parse_compound`], [`rtcp::looks_like_rtcp`],
 //! [`sip::parse`], [`sip::parse_stream`], [`sip::looks_like_sip`], [`sdp::parse`].
 //!
@@ -26,10 +27,12 @@
 #![warn(missing_docs)]
 
 pub mod decode;
+pub mod hep;
 pub mod ids;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod vqreport;
 
 pub use ids::{Pt, SeqNo, Ssrc};

@@ -106,6 +106,7 @@ fn build_stream(
             })
             .collect(),
         remote,
+        xr: s.xr.as_deref().map(|x| x.record(s.clock)),
     };
     Built {
         record,
@@ -309,6 +310,8 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
     // One direction silent: under 5 % of the other's packets, once there is media.
     let one_way_audio = hi >= score::MIN_PACKETS && lo * 20 < hi;
 
+    let xr_disagreement = voice.iter().any(|b| disagrees(&b.record));
+
     let codec = voice
         .iter()
         .find_map(|b| b.record.codec.clone())
@@ -345,6 +348,7 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
             codec,
             one_way_audio,
             fax,
+            xr_disagreement,
             quality_mos,
             quality: QualityRecord {
                 mos: quality_mos,
@@ -363,6 +367,23 @@ pub fn build_record(cfg: &CallConfig, input: CallInput<'_>) -> CallRecord {
         },
         streams: built.into_iter().map(|b| b.record).collect(),
     }
+}
+
+/// How far apart (in MOS) an endpoint's own figure and the probe's must be for the
+/// call to be flagged: a full point is the difference between "good" and "poor".
+pub const XR_DISAGREEMENT_MOS: f64 = 1.0;
+
+/// Whether the receiving endpoint's latest report and the probe disagree sharply about
+/// a stream: conversational MOS against MOS-CQ (else listening MOS against MOS-LQ).
+fn disagrees(r: &StreamRecord) -> bool {
+    let Some(x) = &r.xr else {
+        return false;
+    };
+    let pairs = [(r.mos, x.latest.mos_cq), (r.mos_lq, x.latest.mos_lq)];
+    pairs
+        .iter()
+        .find_map(|&(probe, endpoint)| Some((probe?, endpoint?)))
+        .is_some_and(|(probe, endpoint)| (probe - endpoint).abs() >= XR_DISAGREEMENT_MOS)
 }
 
 /// A stream's packets that arrived outside the call's hold periods (by 5 s interval:

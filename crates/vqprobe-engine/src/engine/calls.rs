@@ -24,6 +24,11 @@ impl Engine {
         dst: SocketAddr,
         ev: &SipEvent,
     ) {
+        if let Some(r) = &ev.vq_report {
+            // An RFC 6035 report is about another call; its own dialog is not followed.
+            self.on_vq_report(r);
+            return;
+        }
         let key = match self.dialogs.get(&ev.call_id) {
             Some(&k) if self.calls.contains_key(k) => k,
             _ => {

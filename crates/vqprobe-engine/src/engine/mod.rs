@@ -72,6 +72,9 @@ pub struct EngineConfig {
     /// Interim records of open calls this often (the daemon's live view); `None` for
     /// none (offline analysis).
     pub interim: Option<Duration>,
+    /// Keep every RTCP datagram read, with its call, for the driver to mirror
+    /// ([`Engine::drain_rtcp_taps`]; the daemon's HEP export).
+    pub tap_rtcp: bool,
     /// Call assembly settings.
     pub calls: CallConfig,
 }
@@ -88,6 +91,7 @@ impl EngineConfig {
             max_calls: 100_000,
             headline_fixed_ms: None,
             interim: None,
+            tap_rtcp: false,
             calls,
         }
     }
@@ -146,6 +150,14 @@ pub struct Counters {
     pub fork_streams_dropped: u64,
     /// Call records produced.
     pub calls: u64,
+    /// RTCP XR VoIP Metrics blocks read.
+    pub xr_voip_metrics: u64,
+    /// RFC 6035 quality reports (SIP PUBLISH `application/vq-rtcpxr`) read.
+    pub vq_reports: u64,
+    /// Of those, reports naming no call the engine holds (or no stream of it).
+    pub vq_reports_unmatched: u64,
+    /// RTCP datagrams not kept for the driver because [`MAX_TAPS`] were waiting.
+    pub rtcp_taps_dropped: u64,
 }
 
 /// RTP-looking packets held while a flow is unconfirmed; duplicated captures (SPAN
@@ -160,6 +172,25 @@ const UNANSWERED_TIMEOUT: Duration = Duration::from_secs(300);
 /// A packet continuing a stream whose endpoint changed owner is that stream's
 /// straggler when it comes within this long of the stream's last packet.
 const STRAGGLER_GAP_NS: i64 = 1_000_000_000;
+
+/// RTCP datagrams kept for the driver between two drains, at most.
+pub const MAX_TAPS: usize = 4096;
+
+/// An RTCP datagram the engine read, kept for a driver that mirrors RTCP elsewhere (the
+/// daemon's HEP export), with the call it belongs to.
+#[derive(Debug, Clone)]
+pub struct RtcpTap {
+    /// Capture time.
+    pub at: Timestamp,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// The SIP Call-ID (or pushed call id) of its call, when known.
+    pub call_id: Option<Arc<str>>,
+    /// The datagram, parsed.
+    pub compound: vqprobe_wire::rtcp::Compound,
+}
 
 /// Per 5-tuple: what the flow has been classified as.
 #[derive(Debug, Clone)]
@@ -329,6 +360,7 @@ pub struct Engine {
     owners: Ownership<CallKey, MediaClaim>,
     timers: BinaryHeap<Reverse<(Timestamp, CallKey)>>,
     finished: Vec<CallRecord>,
+    taps: Vec<RtcpTap>,
     now: Timestamp,
     first: Option<Timestamp>,
 }
@@ -357,6 +389,7 @@ impl Engine {
             owners: Ownership::new(),
             timers: BinaryHeap::new(),
             finished: Vec::new(),
+            taps: Vec::new(),
             now: Timestamp::MIN,
             first: None,
         }
@@ -537,6 +570,21 @@ impl Engine {
     pub fn push_call(&mut self, call: PushedCall, at: Timestamp) {
         self.advance(at);
         self.pushed_call(call, at);
+    }
+
+    /// RTCP datagrams read since the last call, with their calls (only with
+    /// [`EngineConfig::tap_rtcp`]).
+    pub fn drain_rtcp_taps(&mut self) -> Vec<RtcpTap> {
+        std::mem::take(&mut self.taps)
+    }
+
+    /// The id a call is known by outside: its SIP Call-ID, or the pushed id.
+    fn call_label(&self, k: CallKey) -> Option<Arc<str>> {
+        match &self.calls.get(k)?.kind {
+            CallKind::Sip(d) => Some(d.call_id.clone()),
+            CallKind::Pushed(id) => Some(id.clone()),
+            CallKind::RtpOnly(..) => None,
+        }
     }
 
     /// Call records finished so far (drains them).

@@ -8,10 +8,13 @@
 use std::net::SocketAddr;
 
 use vqprobe_wire::rtcp::{self as wire_rtcp, RtcpPacket, XrBlock};
+use vqprobe_wire::vqreport::{VqAddr, VqMetrics, VqReport};
 use vqprobe_wire::Ssrc;
 
-use super::{Engine, StreamId};
-use crate::stream::{RemoteReport, XrQuality};
+use super::{Engine, RtcpTap, StreamId, MAX_TAPS};
+use crate::record::XrSource;
+use crate::stream::xr::{self, XrState};
+use crate::stream::RemoteReport;
 use crate::time::Timestamp;
 
 impl Engine {
@@ -44,6 +47,9 @@ impl Engine {
             self.counters.rtcp_malformed += 1;
         }
         let owner = self.owners.resolve_rtcp(&src, &dst).map(|c| c.owner);
+        if self.cfg.tap_rtcp {
+            self.tap_rtcp(at, src, dst, owner, compound);
+        }
         for p in &compound.packets {
             match p {
                 RtcpPacket::Sr(sr) => self.sighting(Ssrc(sr.ssrc), sr.ntp.middle32(), at),
@@ -59,18 +65,24 @@ impl Engine {
                                 }
                             }
                             XrBlock::VoipMetrics(vm) => {
+                                self.counters.xr_voip_metrics += 1;
                                 if let Some(sid) = self.stream_for_report(Ssrc(vm.ssrc), src, owner)
                                 {
                                     if let Some(s) = self.streams.get_mut(sid) {
-                                        let q = XrQuality {
-                                            r_factor: vm.r_factor.map(f64::from),
-                                            mos_lq: vm.mos_lq,
-                                            mos_cq: vm.mos_cq,
-                                        };
-                                        match &mut s.stream.xr {
-                                            Some(x) => **x = q,
-                                            None => s.stream.xr = Some(Box::new(q)),
-                                        }
+                                        XrState::add(
+                                            &mut s.stream.xr,
+                                            XrSource::RtcpXr,
+                                            xr::from_voip_metrics(vm),
+                                        );
+                                    }
+                                }
+                            }
+                            XrBlock::StatSummary(sum) => {
+                                if let Some(sid) =
+                                    self.stream_for_report(Ssrc(sum.ssrc), src, owner)
+                                {
+                                    if let Some(s) = self.streams.get_mut(sid) {
+                                        XrState::add_summary(&mut s.stream.xr, *sum);
                                     }
                                 }
                             }
@@ -97,6 +109,38 @@ impl Engine {
             }
             self.rtt_sample(about, src, owner, rb.lsr, rb.dlsr, at);
         }
+    }
+
+    /// Keeps a parsed datagram for the driver ([`Engine::drain_rtcp_taps`]), with the
+    /// call it belongs to: the call owning the flow, else the call of a stream it reports
+    /// on. At most [`MAX_TAPS`] wait; more are counted and dropped.
+    fn tap_rtcp(
+        &mut self,
+        at: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        owner: Option<super::CallKey>,
+        compound: &wire_rtcp::Compound,
+    ) {
+        if self.taps.len() >= MAX_TAPS {
+            self.counters.rtcp_taps_dropped += 1;
+            return;
+        }
+        let call = owner.or_else(|| {
+            compound.report_blocks().find_map(|(_, rb)| {
+                self.stream_for_report(Ssrc(rb.ssrc), src, None)
+                    .and_then(|sid| self.streams.get(sid))
+                    .map(|s| s.call)
+            })
+        });
+        let call_id = call.and_then(|k| self.call_label(k));
+        self.taps.push(RtcpTap {
+            at,
+            src,
+            dst,
+            call_id,
+            compound: compound.clone(),
+        });
     }
 
     /// An SR (or XR RRT) from `ssrc` seen now; kept only while a stream of that SSRC
@@ -129,6 +173,68 @@ impl Engine {
                 s.stream.rtt.add(rtt_ms);
             }
         }
+    }
+
+    /// An RFC 6035 report: its LocalMetrics describe the media its sender received
+    /// (sent from `RemoteAddr` to `LocalAddr`), its RemoteMetrics the media it sent.
+    pub(super) fn on_vq_report(&mut self, r: &VqReport) {
+        self.counters.vq_reports += 1;
+        let streams = match self.dialogs.get(r.call_id.as_str()) {
+            Some(&k) => self.calls.get(k).map(|c| c.streams.clone()),
+            None => None,
+        };
+        let Some(streams) = streams else {
+            self.counters.vq_reports_unmatched += 1;
+            return;
+        };
+        let mut matched = false;
+        if let Some(m) = &r.local {
+            matched |= self.attach_vq(&streams, r.remote_addr, r.local_addr, m);
+        }
+        if let Some(m) = &r.remote {
+            matched |= self.attach_vq(&streams, r.local_addr, r.remote_addr, m);
+        }
+        if !matched {
+            self.counters.vq_reports_unmatched += 1;
+        }
+    }
+
+    /// Attaches metrics to the call's stream from `sender` to `receiver`: by the
+    /// sender's SSRC, else by the receiver's address, else by the sender's; the newest
+    /// stream wins.
+    fn attach_vq(
+        &mut self,
+        streams: &[StreamId],
+        sender: Option<VqAddr>,
+        receiver: Option<VqAddr>,
+        m: &VqMetrics,
+    ) -> bool {
+        let same = |a: Option<VqAddr>, ep: SocketAddr| {
+            a.is_some_and(|a| a.ip == Some(ep.ip()) && a.port == Some(ep.port()))
+        };
+        let slots: Vec<(StreamId, crate::stream::StreamKey)> = streams
+            .iter()
+            .filter_map(|sid| self.streams.get(*sid).map(|s| (*sid, s.stream.key)))
+            .collect();
+        let ssrc = sender.and_then(|a| a.ssrc);
+        let found = slots
+            .iter()
+            .rev()
+            .find(|(_, k)| ssrc == Some(k.ssrc.0))
+            .or_else(|| slots.iter().rev().find(|(_, k)| same(receiver, k.dst)))
+            .or_else(|| slots.iter().rev().find(|(_, k)| same(sender, k.src)))
+            .map(|(sid, _)| *sid);
+        let Some(sid) = found else {
+            return false;
+        };
+        if let Some(s) = self.streams.get_mut(sid) {
+            XrState::add(
+                &mut s.stream.xr,
+                XrSource::SipPublish,
+                xr::from_vq_metrics(m),
+            );
+        }
+        true
     }
 
     /// The stream a report block is about.

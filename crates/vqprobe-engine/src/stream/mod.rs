@@ -4,6 +4,7 @@
 pub mod jitter;
 pub mod playout;
 pub mod seq;
+pub mod xr;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,17 +58,6 @@ pub struct RemoteReport {
     pub ext_highest_seq: u32,
     /// Capture time of the report.
     pub at_ns: i64,
-}
-
-/// RTCP XR VoIP Metrics (RFC 3611 §4.7) the far end sent about this stream.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct XrQuality {
-    /// R-factor it computed, if any.
-    pub r_factor: Option<f64>,
-    /// MOS-LQ it computed, if any.
-    pub mos_lq: Option<f64>,
-    /// MOS-CQ it computed, if any.
-    pub mos_cq: Option<f64>,
 }
 
 /// Round-trip samples measured from RTCP for the probe-to-far-end leg of this stream.
@@ -131,8 +121,8 @@ pub struct Stream {
     pub frame_ms: Option<f64>,
     /// Latest far-end report about this stream.
     pub remote: Option<Box<RemoteReport>>,
-    /// Far-end XR VoIP Metrics about this stream.
-    pub xr: Option<Box<XrQuality>>,
+    /// The receiving endpoint's own reports about this stream (RTCP XR, RFC 6035).
+    pub xr: Option<Box<xr::XrState>>,
     /// Probe-to-far-end round trips.
     pub rtt: RttStats,
     /// Sequence tracking (RFC 3550 A.1 with duplicates).

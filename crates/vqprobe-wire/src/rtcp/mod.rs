@@ -1,6 +1,6 @@
 //! RTCP compound packet parser: RFC 3550 (SR, RR, SDES, BYE, APP), RFC 4585
 //! feedback (recognised and skipped), RFC 3611 XR (Receiver Reference Time,
-//! DLRR, VoIP Metrics) and the RFC 5761 RTP/RTCP demultiplexing tests.
+//! DLRR, Statistics Summary, VoIP Metrics) and the RFC 5761 RTP/RTCP demultiplexing tests.
 //!
 //! Sans-I/O in the style of rustls/smoltcp: the caller hands over one UDP
 //! payload, gets typed values back, and nothing here can panic on the bytes,
@@ -30,7 +30,10 @@ pub use bye::Bye;
 pub use ntp::NtpTimestamp;
 pub use report::{ReceiverReport, ReportBlock, ReportBlocks, SenderReport};
 pub use sdes::{Sdes, SdesChunk};
-pub use xr::{DlrrSubBlock, JitterBufferMode, PlcMethod, RxConfig, VoipMetrics, Xr, XrBlock};
+pub use xr::{
+    DlrrSubBlock, JitterBufferMode, PlcMethod, RxConfig, StatSummary, TtlKind, VoipMetrics, Xr,
+    XrBlock,
+};
 
 /// Packet type of a Sender Report (RFC 3550 §6.4.1).
 pub const PT_SR: u8 = 200;
@@ -56,6 +59,8 @@ pub const SDES_CNAME: u8 = 1;
 pub const XR_BT_RRT: u8 = 4;
 /// XR block type of a DLRR block (RFC 3611 §4.5).
 pub const XR_BT_DLRR: u8 = 5;
+/// XR block type of a Statistics Summary block (RFC 3611 §4.6).
+pub const XR_BT_STAT_SUMMARY: u8 = 6;
 /// XR block type of a VoIP Metrics block (RFC 3611 §4.7).
 pub const XR_BT_VOIP_METRICS: u8 = 7;
 
@@ -65,6 +70,8 @@ pub(crate) const HEADER_LEN: usize = 4;
 pub(crate) const REPORT_BLOCK_LEN: usize = 24;
 /// RFC 3611 §4.7 fixes the VoIP Metrics block at 8 words after its header.
 pub(crate) const VOIP_METRICS_LEN: usize = 32;
+/// RFC 3611 §4.6 fixes the Statistics Summary block at 9 words after its header.
+pub(crate) const STAT_SUMMARY_LEN: usize = 36;
 /// RFC 3611 §4.5: each DLRR sub-block is SSRC, LRR, DLRR.
 pub(crate) const DLRR_SUB_BLOCK_LEN: usize = 12;
 /// RFC 3611 §4.7.4/§4.7.5: the octet value meaning "unavailable".

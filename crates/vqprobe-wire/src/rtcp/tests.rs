@@ -112,8 +112,8 @@ fn xr_bytes() -> Vec<u8> {
     body.extend_from_slice(&0xdd3a_c170_u32.to_be_bytes());
     body.extend_from_slice(&0x4d61_4df8_u32.to_be_bytes());
     body.extend(voip_metrics_block());
-    // An unknown block type (BT 6, Statistics Summary) with 2 words.
-    body.extend_from_slice(&[6, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
+    // A block type this parser does not decode (BT 42, unassigned) with 2 words.
+    body.extend_from_slice(&[42, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
     packet(0, PT_XR, &body)
 }
 
@@ -366,7 +366,7 @@ fn xr_with_dlrr_rrt_voip_metrics_and_unknown() {
         jb_abs_max: 200,
     };
     assert_eq!(*vm, want);
-    assert_eq!(xr.blocks[3], XrBlock::Unknown { bt: 6, len: 8 });
+    assert_eq!(xr.blocks[3], XrBlock::Unknown { bt: 42, len: 8 });
 }
 
 #[test]
@@ -836,4 +836,60 @@ fn real_srtcp_parses_clear_header_then_flags_damage() {
     };
     assert_eq!((app.subtype, app.ssrc, app.data_len), (13, 0xd2b3_ec9f, 8));
     assert_eq!(app.name_str(), None, "tshark: name is not a string");
+}
+
+/// A Statistics Summary block (RFC 3611 §4.6) with L, D and J set and IPv4 TTLs, and
+/// one with only the L flag: unflagged fields read as absent.
+#[test]
+fn xr_statistics_summary() {
+    let mut body = 0x0102_0304_u32.to_be_bytes().to_vec();
+    // L D J ToH=01 -> 0b1110_1000.
+    body.extend_from_slice(&[XR_BT_STAT_SUMMARY, 0b1110_1000, 0, 9]);
+    body.extend_from_slice(&0xaabb_ccdd_u32.to_be_bytes());
+    body.extend_from_slice(&100u16.to_be_bytes());
+    body.extend_from_slice(&350u16.to_be_bytes());
+    for w in [7u32, 2, 8, 400, 120, 33] {
+        body.extend_from_slice(&w.to_be_bytes());
+    }
+    body.extend_from_slice(&[60, 64, 63, 1]);
+    body.extend_from_slice(&[XR_BT_STAT_SUMMARY, 0b1000_0000, 0, 9]);
+    body.extend_from_slice(&[0; 36]);
+    let RtcpPacket::Xr(xr) = only(&packet(0, PT_XR, &body)) else {
+        panic!("not XR");
+    };
+    let XrBlock::StatSummary(s) = xr.blocks[0] else {
+        panic!("not a Statistics Summary: {:?}", xr.blocks[0]);
+    };
+    assert_eq!(
+        s,
+        StatSummary {
+            ssrc: 0xaabb_ccdd,
+            begin_seq: 100,
+            end_seq: 350,
+            lost_packets: Some(7),
+            dup_packets: Some(2),
+            min_jitter: Some(8),
+            max_jitter: Some(400),
+            mean_jitter: Some(120),
+            dev_jitter: Some(33),
+            ttl_kind: TtlKind::Ipv4Ttl,
+            min_ttl_or_hl: Some(60),
+            max_ttl_or_hl: Some(64),
+            mean_ttl_or_hl: Some(63),
+            dev_ttl_or_hl: Some(1),
+        }
+    );
+    let XrBlock::StatSummary(only_l) = xr.blocks[1] else {
+        panic!("not a Statistics Summary");
+    };
+    assert_eq!(only_l.lost_packets, Some(0));
+    assert_eq!(
+        (only_l.dup_packets, only_l.mean_jitter, only_l.min_ttl_or_hl),
+        (None, None, None)
+    );
+    // Length 8 instead of 9 is malformed.
+    let mut bad = 1u32.to_be_bytes().to_vec();
+    bad.extend_from_slice(&[XR_BT_STAT_SUMMARY, 0, 0, 8]);
+    bad.extend_from_slice(&[0; 32]);
+    assert!(parse_compound(&packet(0, PT_XR, &bad)).is_err());
 }

@@ -1,10 +1,11 @@
-//! Extended Reports (RFC 3611): Receiver Reference Time, DLRR and VoIP Metrics blocks;
-//! other block types are skipped by their length.
+//! Extended Reports (RFC 3611): Receiver Reference Time, DLRR, Statistics Summary and
+//! VoIP Metrics blocks; other block types are skipped by their length.
 
 use super::ntp::NtpTimestamp;
 use super::reader::Reader;
 use super::{
-    DLRR_SUB_BLOCK_LEN, VOIP_METRICS_LEN, XR_BT_DLRR, XR_BT_RRT, XR_BT_VOIP_METRICS, XR_UNAVAILABLE,
+    DLRR_SUB_BLOCK_LEN, STAT_SUMMARY_LEN, VOIP_METRICS_LEN, XR_BT_DLRR, XR_BT_RRT,
+    XR_BT_STAT_SUMMARY, XR_BT_VOIP_METRICS, XR_UNAVAILABLE,
 };
 
 /// One DLRR sub-block (RFC 3611 §4.5): the XR counterpart of LSR/DLSR,
@@ -133,6 +134,56 @@ pub struct VoipMetrics {
     pub jb_abs_max: u16,
 }
 
+/// What the TTL or Hop Limit fields of a Statistics Summary block report (RFC 3611
+/// §4.6, `ToH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TtlKind {
+    /// `0`: not reported.
+    #[default]
+    None,
+    /// `1`: IPv4 TTL values.
+    Ipv4Ttl,
+    /// `2`: IPv6 Hop Limit values.
+    Ipv6HopLimit,
+    /// `3`: undefined by RFC 3611.
+    Undefined,
+}
+
+/// A Statistics Summary report block (RFC 3611 §4.6): loss, duplicates, jitter and
+/// TTL over a sequence range of one source. Fields whose flag says "not reported" are
+/// `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StatSummary {
+    /// The source reported on.
+    pub ssrc: u32,
+    /// First sequence number of the interval.
+    pub begin_seq: u16,
+    /// Last sequence number of the interval plus one (modulo 2^16).
+    pub end_seq: u16,
+    /// Packets lost in the interval (L flag).
+    pub lost_packets: Option<u32>,
+    /// Duplicated packets in the interval (D flag).
+    pub dup_packets: Option<u32>,
+    /// Minimum relative transit time difference, RTP timestamp units (J flag).
+    pub min_jitter: Option<u32>,
+    /// Maximum, timestamp units.
+    pub max_jitter: Option<u32>,
+    /// Mean, timestamp units.
+    pub mean_jitter: Option<u32>,
+    /// Standard deviation, timestamp units.
+    pub dev_jitter: Option<u32>,
+    /// What the TTL/Hop Limit fields hold.
+    pub ttl_kind: TtlKind,
+    /// Minimum TTL or Hop Limit.
+    pub min_ttl_or_hl: Option<u8>,
+    /// Maximum.
+    pub max_ttl_or_hl: Option<u8>,
+    /// Mean.
+    pub mean_ttl_or_hl: Option<u8>,
+    /// Standard deviation.
+    pub dev_ttl_or_hl: Option<u8>,
+}
+
 /// One report block of an XR packet.
 #[derive(Debug, Clone, PartialEq)]
 pub enum XrBlock {
@@ -140,6 +191,8 @@ pub enum XrBlock {
     ReceiverReferenceTime(NtpTimestamp),
     /// BT 5: answers to Receiver Reference Time blocks.
     Dlrr(Vec<DlrrSubBlock>),
+    /// BT 6: Statistics Summary.
+    StatSummary(StatSummary),
     /// BT 7: VoIP Metrics.
     VoipMetrics(VoipMetrics),
     /// Any other block type, skipped by its length (RFC 3611 §3 asks
@@ -166,19 +219,30 @@ pub(super) fn parse_xr(body: &[u8]) -> Result<Xr, &'static str> {
     let ssrc = r.u32().ok_or("XR sender SSRC missing")?;
     let mut blocks = Vec::new();
     while r.remaining() > 0 {
-        let [bt, _type_specific, len_hi, len_lo] =
+        let [bt, type_specific, len_hi, len_lo] =
             r.array::<4>().ok_or("XR block header truncated")?;
         // Block length counts the words after the block header (RFC 3611 §3).
         let len = usize::from(u16::from_be_bytes([len_hi, len_lo])) * 4;
         let content = r.take(len).ok_or("XR block overruns packet")?;
-        blocks.push(parse_xr_block(bt, content)?);
+        blocks.push(parse_xr_block_flags(bt, type_specific, content)?);
     }
     Ok(Xr { ssrc, blocks })
 }
 
-pub(super) fn parse_xr_block(bt: u8, content: &[u8]) -> Result<XrBlock, &'static str> {
+/// One block, with its header's type-specific octet (the Statistics Summary flags).
+pub(super) fn parse_xr_block_flags(
+    bt: u8,
+    flags: u8,
+    content: &[u8],
+) -> Result<XrBlock, &'static str> {
     let mut r = Reader::new(content);
     match bt {
+        XR_BT_STAT_SUMMARY => {
+            if content.len() != STAT_SUMMARY_LEN {
+                return Err("XR Statistics Summary block length is not 9");
+            }
+            Ok(XrBlock::StatSummary(parse_stat_summary(flags, &mut r)))
+        }
         XR_BT_RRT => {
             if content.len() != 8 {
                 return Err("XR Receiver Reference Time block length is not 2");
@@ -216,6 +280,42 @@ pub(super) fn parse_xr_block(bt: u8, content: &[u8]) -> Result<XrBlock, &'static
             bt,
             len: content.len(),
         }),
+    }
+}
+
+/// Decodes a Statistics Summary block body (exactly [`STAT_SUMMARY_LEN`] bytes,
+/// checked by the caller) with the L, D, J and ToH flags of its header.
+fn parse_stat_summary(flags: u8, r: &mut Reader<'_>) -> StatSummary {
+    let (l, d, j) = (flags & 0x80 != 0, flags & 0x40 != 0, flags & 0x20 != 0);
+    let ttl_kind = match (flags >> 3) & 0b11 {
+        0 => TtlKind::None,
+        1 => TtlKind::Ipv4Ttl,
+        2 => TtlKind::Ipv6HopLimit,
+        _ => TtlKind::Undefined,
+    };
+    let ssrc = r.u32().unwrap_or_default();
+    let begin_seq = r.u16().unwrap_or_default();
+    let end_seq = r.u16().unwrap_or_default();
+    let lost = r.u32().unwrap_or_default();
+    let dup = r.u32().unwrap_or_default();
+    let [min_j, max_j, mean_j, dev_j] = [(); 4].map(|()| r.u32().unwrap_or_default());
+    let [min_t, max_t, mean_t, dev_t] = r.array::<4>().unwrap_or_default();
+    let ttl = ttl_kind != TtlKind::None;
+    StatSummary {
+        ssrc,
+        begin_seq,
+        end_seq,
+        lost_packets: l.then_some(lost),
+        dup_packets: d.then_some(dup),
+        min_jitter: j.then_some(min_j),
+        max_jitter: j.then_some(max_j),
+        mean_jitter: j.then_some(mean_j),
+        dev_jitter: j.then_some(dev_j),
+        ttl_kind,
+        min_ttl_or_hl: ttl.then_some(min_t),
+        max_ttl_or_hl: ttl.then_some(max_t),
+        mean_ttl_or_hl: ttl.then_some(mean_t),
+        dev_ttl_or_hl: ttl.then_some(dev_t),
     }
 }
 
