@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod analyze;
 pub mod batch;
 pub mod capture;

@@ -55,6 +55,23 @@ enum Cmd {
         #[command(flatten)]
         overrides: OverrideArgs,
     },
+    /// The fleet aggregator: consume every probe's call records from NATS JetStream
+    /// into PostgreSQL and serve the same /v1 API over all of them.
+    Aggregate {
+        /// NATS server URL (e.g. nats://127.0.0.1:4222).
+        #[arg(long, value_name = "URL")]
+        nats: String,
+        /// PostgreSQL URL (e.g. postgres://vqprobe@127.0.0.1:5432/vqprobe).
+        #[arg(long, value_name = "URL")]
+        postgres: String,
+        /// API address (default: the config's api.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// TOML config: [api] keys and listen, [store] retention_days, [bus]
+        /// subject_prefix and replicas.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Validate a config file and print the effective configuration.
     CheckConfig {
         /// TOML config.
@@ -508,6 +525,21 @@ fn main() -> ExitCode {
             (true, _) => run_demo(config, &overrides),
             (false, replay) => run_daemon(config, replay, speed, rebase_time, &overrides),
         },
+        Cmd::Aggregate {
+            nats,
+            postgres,
+            listen,
+            config,
+        } => effective_config(config.as_ref(), &OverrideArgs::default()).and_then(|cfg| {
+            vqprobe::aggregate::run(
+                &cfg,
+                &vqprobe::aggregate::AggregateArgs {
+                    nats_url: nats,
+                    postgres_url: postgres,
+                    listen,
+                },
+            )
+        }),
         Cmd::CheckConfig { file, overrides } => {
             effective_config(Some(&file), &overrides).and_then(|cfg| {
                 print!("{}", cfg.to_toml_string());

@@ -181,12 +181,19 @@ async fn consume(
         let mut keep = Vec::with_capacity(msgs.len());
         for m in msgs {
             match decode(&m) {
-                Some(r) => {
+                Ok(r) => {
                     records.push(r);
                     keep.push(m);
                 }
-                None => {
-                    stats.malformed.fetch_add(1, Ordering::Relaxed);
+                Err(why) => {
+                    let n = stats.malformed.fetch_add(1, Ordering::Relaxed);
+                    // The first few say why; the counter tells the rest.
+                    if n < 5 {
+                        eprintln!(
+                            "vqprobe: aggregate: dropping a message on {}: {why}",
+                            m.subject
+                        );
+                    }
                     let _ = m.ack_with(AckKind::Term).await;
                 }
             }
@@ -216,21 +223,31 @@ async fn consume(
 }
 
 /// A message's record: the JSON of a `CallRecord` with `probe_id`, and the version
-/// from `Nats-Msg-Id`; `None` when it is not one.
-fn decode(m: &jetstream::Message) -> Option<Incoming> {
-    let record: CallRecord = serde_json::from_slice(&m.payload).ok()?;
-    let probe_id = record.call.probe_id.clone()?;
-    if !subjects::valid_probe_id(&probe_id) {
-        return None;
-    }
+/// from `Nats-Msg-Id`; why not when it is not one.
+fn decode(m: &jetstream::Message) -> Result<Incoming, String> {
+    let record: CallRecord =
+        serde_json::from_slice(&m.payload).map_err(|e| format!("not a call record: {e}"))?;
+    let probe_id = record
+        .call
+        .probe_id
+        .clone()
+        .filter(|p| subjects::valid_probe_id(p))
+        .ok_or("no valid probe_id")?;
     let version = m
         .headers
         .as_ref()
-        .and_then(|h| h.get("Nats-Msg-Id"))
-        .and_then(|v| subjects::version_of(v.as_str()))?;
+        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+        .and_then(|v| subjects::version_of(v.as_str()))
+        .ok_or_else(|| {
+            format!(
+                "no Nats-Msg-Id ending in a version (headers: {:?})",
+                m.headers
+            )
+        })?;
     // The record's own timestamps must parse, or the row could not be indexed.
-    vqprobe_store::time::parse_rfc3339_ms(&record.call.created_at)?;
-    Some(Incoming {
+    vqprobe_store::time::parse_rfc3339_ms(&record.call.created_at)
+        .ok_or_else(|| format!("created_at {:?} is not RFC 3339", record.call.created_at))?;
+    Ok(Incoming {
         probe_id,
         version,
         record,

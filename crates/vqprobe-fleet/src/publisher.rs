@@ -253,7 +253,7 @@ async fn drain_batch(
     for row in &rows {
         let mut headers = HeaderMap::new();
         headers.insert(
-            "Nats-Msg-Id",
+            async_nats::header::NATS_MESSAGE_ID,
             subjects::msg_id(&opts.probe_id, &row.call_id, row.seq).as_str(),
         );
         let subject = subjects::subject(&opts.subject_prefix, &opts.probe_id, row.finished);

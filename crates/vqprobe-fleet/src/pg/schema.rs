@@ -11,7 +11,7 @@ use vqprobe_store::columns::{Kind, CALL_COLUMNS};
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// Serialises migrations between aggregator instances starting together.
-const MIGRATION_LOCK: i64 = 0x7671_7072_6f62_65; // "vqprobe"
+const MIGRATION_LOCK: i64 = 0x0076_7170_726f_6265; // "vqprobe"
 
 /// The PostgreSQL type of a column kind.
 pub fn pg_type(kind: Kind) -> &'static str {
