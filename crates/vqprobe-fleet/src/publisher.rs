@@ -164,7 +164,8 @@ async fn run(
     stats: Arc<PublisherStats>,
 ) {
     let mut backoff = RETRY_FIRST;
-    let mut session: Option<(Connection, jetstream::Context)> = None;
+    let mut db: Option<Connection> = None;
+    let mut js: Option<jetstream::Context> = None;
     // Asked to stop: go on while there is something to publish and time to do it
     // (records the writer flushed at shutdown are in the outbox by then).
     let mut empty = false;
@@ -178,22 +179,24 @@ async fn run(
                 break;
             }
         }
-        if session.is_none() {
-            match connect(&opts).await {
-                Ok(s) => session = Some(s),
-                Err(e) => {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("vqprobe: bus: {e}; retrying in {}s", backoff.as_secs());
-                    pause(backoff, &stop).await;
-                    backoff = (backoff * 2).min(RETRY_MAX);
-                    continue;
-                }
+        let step = async {
+            if db.is_none() {
+                db = Some(open_outbox(&opts)?);
             }
-        }
-        let Some((db, js)) = session.as_ref() else {
-            continue;
+            let conn = db.as_ref().ok_or(FleetError::Config("no outbox".into()))?;
+            // The depth is known whether or not NATS is.
+            let depth = outbox::depth(conn)?;
+            stats.outbox_depth.store(depth, Ordering::Relaxed);
+            if depth == 0 {
+                return Ok(0);
+            }
+            if js.is_none() {
+                js = Some(connect(&opts).await?);
+            }
+            let ctx = js.as_ref().ok_or(FleetError::Config("no NATS".into()))?;
+            drain_batch(conn, ctx, &opts, &stats).await
         };
-        match drain_batch(db, js, &opts, &stats).await {
+        match step.await {
             Ok(0) => {
                 backoff = RETRY_FIRST;
                 empty = true;
@@ -207,7 +210,7 @@ async fn run(
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("vqprobe: bus: {e}; retrying in {}s", backoff.as_secs());
                 if matches!(e, FleetError::Store(_)) {
-                    session = None;
+                    db = None;
                 }
                 pause(backoff, &stop).await;
                 backoff = (backoff * 2).min(RETRY_MAX);
@@ -216,11 +219,16 @@ async fn run(
     }
 }
 
-/// Opens the outbox and a JetStream context, creating the stream when absent.
-async fn connect(opts: &PublisherOptions) -> Result<(Connection, jetstream::Context), FleetError> {
+/// Opens the outbox (the probe's database; the writer created the table).
+fn open_outbox(opts: &PublisherOptions) -> Result<Connection, FleetError> {
     let db = Connection::open(&opts.db_path).map_err(vqprobe_store::StoreError::from)?;
     db.busy_timeout(Duration::from_secs(5))
         .map_err(vqprobe_store::StoreError::from)?;
+    Ok(db)
+}
+
+/// A JetStream context, creating the stream when absent.
+async fn connect(opts: &PublisherOptions) -> Result<jetstream::Context, FleetError> {
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .retry_on_initial_connect()
@@ -231,7 +239,7 @@ async fn connect(opts: &PublisherOptions) -> Result<(Connection, jetstream::Cont
     js.get_or_create_stream(subjects::stream_config(&opts.subject_prefix, opts.replicas))
         .await
         .map_err(FleetError::nats)?;
-    Ok((db, js))
+    Ok(js)
 }
 
 /// Publishes the oldest rows and deletes those acknowledged in order; returns how
@@ -242,11 +250,7 @@ async fn drain_batch(
     opts: &PublisherOptions,
     stats: &PublisherStats,
 ) -> Result<usize, FleetError> {
-    let depth = outbox::depth(db)?;
-    stats.outbox_depth.store(depth, Ordering::Relaxed);
-    if depth == 0 {
-        return Ok(0);
-    }
+    let depth = stats.outbox_depth.load(Ordering::Relaxed);
     let rows = outbox::oldest(db, BATCH)?;
     let mut pending = Vec::with_capacity(rows.len());
     let mut failure = None;

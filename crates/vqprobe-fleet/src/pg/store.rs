@@ -61,10 +61,11 @@ impl PgStore {
 /// A PostgreSQL error as the API should see it: a lost or refused connection passes
 /// (503), anything else is ours (500).
 fn pg(e: postgres::Error) -> StoreError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        StoreError::CentralUnavailable(e.to_string())
-    } else {
-        StoreError::Central(e.to_string())
+    match e.as_db_error() {
+        Some(db) if !e.is_closed() => {
+            StoreError::Central(format!("{}: {}", db.code().code(), db.message()))
+        }
+        _ => StoreError::CentralUnavailable(e.to_string()),
     }
 }
 
@@ -171,7 +172,7 @@ impl CallStore for PgStore {
              [GREATEST((COUNT(quality_mos) + 9) / 10, 1)] \
              FROM calls WHERE created_at_ms >= $1 AND created_at_ms < $2 \
              AND ($3::text IS NULL OR probe_id = $3) \
-             GROUP BY k ORDER BY c DESC, k COLLATE \"C\"",
+             GROUP BY k ORDER BY c DESC, {key} COLLATE \"C\"",
             exact_sum("quality_mos"),
             exact_sum("jitter_ms"),
             exact_sum("loss_ratio"),
