@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(libpcap-dev tshark sip-tester tcpreplay iproute2 prometheus systemd
       kamailio kamailio-sqlite-modules tcpdump baresip-core linphone-cli perl
-      chromium chromium-driver)
+      chromium chromium-driver nats-server postgresql util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
