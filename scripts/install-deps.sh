@@ -14,4 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
+# schemathesis (scripts/schemathesis.sh) comes from PyPI; Debian has no package of it.
+# --break-system-packages is needed where pip guards the system Python (PEP 668).
+if ! command -v schemathesis >/dev/null; then
+    python3 -m pip install --quiet schemathesis 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages schemathesis
+fi
 command -v cargo >/dev/null || { echo "install Rust first: https://rustup.rs" >&2; exit 1; }

@@ -30,8 +30,12 @@ use super::App;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `csv` (default) or `json`.
-    #[param(value_type = Option<String>, example = "csv")]
+    #[param(schema_with = format_schema, example = "csv")]
     pub format: Option<String>,
+}
+
+fn format_schema() -> utoipa::openapi::schema::Object {
+    crate::params::string_enum(&["csv", "json"])
 }
 
 /// Output format.
