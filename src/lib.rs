@@ -17,6 +17,7 @@ pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod fuzz_targets;
 pub mod hold;
 pub mod metrics;
 pub mod pipeline;
