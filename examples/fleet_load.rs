@@ -45,7 +45,8 @@ fn main() -> Result<()> {
             let probe = format!("probe-{:02}", i % probes);
             let mut r = template.clone();
             let created = now_ms - (seed % (90 * 86_400_000)) as i64;
-            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created) * 1_000_000)?;
+            let at =
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created) * 1_000_000)?;
             let ts = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
                 at.year(),

@@ -33,4 +33,10 @@ if [ "$(python3 -c 'import phonenumbers; print(phonenumbers.__version__)' 2>/dev
     "${pip[@]}" "phonenumbers==$phonenumbers_version" 2>/dev/null \
         || "${pip[@]}" --break-system-packages "phonenumbers==$phonenumbers_version"
 fi
+# schemathesis (scripts/schemathesis.sh) comes from PyPI; Debian has no package of it.
+# --break-system-packages is needed where pip guards the system Python (PEP 668).
+if ! command -v schemathesis >/dev/null; then
+    python3 -m pip install --quiet schemathesis 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages schemathesis
+fi
 command -v cargo >/dev/null || { echo "install Rust first: https://rustup.rs" >&2; exit 1; }

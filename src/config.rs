@@ -187,6 +187,9 @@ pub struct PipelineConfig {
     /// Concurrent streams tracked before new ones are refused (and
     /// counted); bounds memory under a flood of bogus flows.
     pub max_streams: usize,
+    /// Concurrent calls (SIP dialogs, RTP-only pairs, pushed calls) held before new
+    /// ones are refused (and counted); bounds memory under a flood of Call-IDs.
+    pub max_calls: usize,
 }
 
 impl Default for PipelineConfig {
@@ -196,6 +199,7 @@ impl Default for PipelineConfig {
             queue_depth: 256,
             batch_size: 256,
             max_streams: 100_000,
+            max_calls: 100_000,
         }
     }
 }
@@ -830,7 +834,8 @@ impl PipelineConfig {
         check_range("pipeline.workers", self.workers, 1, 64)?;
         check_range("pipeline.queue_depth", self.queue_depth, 1, 1_048_576)?;
         check_range("pipeline.batch_size", self.batch_size, 1, 65_536)?;
-        check_range("pipeline.max_streams", self.max_streams, 1, 10_000_000)
+        check_range("pipeline.max_streams", self.max_streams, 1, 10_000_000)?;
+        check_range("pipeline.max_calls", self.max_calls, 1, 10_000_000)
     }
 }
 
@@ -1328,6 +1333,7 @@ agent_label_cap = 100
             (|c| c.pipeline.queue_depth = 0, "pipeline.queue_depth"),
             (|c| c.pipeline.batch_size = 0, "pipeline.batch_size"),
             (|c| c.pipeline.max_streams = 0, "pipeline.max_streams"),
+            (|c| c.pipeline.max_calls = 0, "pipeline.max_calls"),
             (
                 |c| c.store.flush_interval_ms = 1001,
                 "store.flush_interval_ms must be between 1 and 1000, got 1001",

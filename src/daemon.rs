@@ -129,7 +129,10 @@ fn engine_config(cfg: &Config, calls: CallConfig) -> EngineConfig {
     e.tap_rtcp = cfg.hep.export_endpoint().is_some();
     e.interval = Duration::from_secs(cfg.quality.interval_s.max(1));
     e.rtp_timeout = Duration::from_secs(cfg.calls.rtp_timeout_s);
-    e.max_streams = cfg.pipeline.max_streams;
+    // The caps bound the whole process: each worker's engine holds its share.
+    let workers = cfg.pipeline.workers.max(1);
+    e.max_streams = cfg.pipeline.max_streams.div_ceil(workers);
+    e.max_calls = cfg.pipeline.max_calls.div_ceil(workers);
     // Open calls are visible in the store with interim figures every interval.
     e.interim = Some(e.interval);
     if let JitterBufferSetting::Fixed(ms) = cfg.quality.jitter_buffer {
@@ -245,7 +248,7 @@ impl Daemon {
         }
         drop(rec_tx);
 
-        let routes = Arc::new(RouteTable::new(n, linger));
+        let routes = Arc::new(RouteTable::new(n, linger, cfg.pipeline.max_calls));
         let stop_capture = Arc::new(AtomicBool::new(false));
         let replay_clock = Arc::new(AtomicI64::new(0));
         let replay_done = Arc::new(AtomicBool::new(false));

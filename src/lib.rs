@@ -18,6 +18,7 @@ pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod fuzz_targets;
 pub mod hep;
 pub mod hold;
 pub mod metrics;

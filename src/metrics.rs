@@ -120,6 +120,7 @@ pub struct Metrics {
     sip_messages: IntCounterVec,
     malformed: IntCounterVec,
     streams_refused: IntCounter,
+    calls_refused: IntCounter,
     active_calls: IntGauge,
     active_streams: IntGauge,
     calls: IntCounterVec,
@@ -200,6 +201,11 @@ impl Metrics {
         let streams_refused = IntCounter::new(
             "vqprobe_streams_refused_total",
             "Media streams not tracked because the concurrent stream cap was reached.",
+        )?;
+        let calls_refused = IntCounter::new(
+            "vqprobe_calls_refused_total",
+            "Calls (SIP dialogs, RTP-only pairs) not tracked because the concurrent call \
+             cap (pipeline.max_calls) was reached.",
         )?;
         let active_calls = IntGauge::new(
             "vqprobe_active_calls",
@@ -348,6 +354,7 @@ impl Metrics {
         registry.register(Box::new(sip_messages.clone()))?;
         registry.register(Box::new(malformed.clone()))?;
         registry.register(Box::new(streams_refused.clone()))?;
+        registry.register(Box::new(calls_refused.clone()))?;
         registry.register(Box::new(active_calls.clone()))?;
         registry.register(Box::new(active_streams.clone()))?;
         registry.register(Box::new(calls.clone()))?;
@@ -379,6 +386,7 @@ impl Metrics {
             sip_messages,
             malformed,
             streams_refused,
+            calls_refused,
             active_calls,
             active_streams,
             calls,
@@ -497,7 +505,7 @@ impl Metrics {
             }
         }
 
-        let (mut rtp, mut rtcp, mut refused) = (0u64, 0u64, 0u64);
+        let (mut rtp, mut rtcp, mut refused, mut calls_refused) = (0u64, 0u64, 0u64, 0u64);
         let (mut frame_bad, mut rtp_bad, mut rtcp_bad, mut sip_bad) = (0u64, 0u64, 0u64, 0u64);
         let (mut dialogs, mut streams) = (0usize, 0usize);
         let mut methods: std::collections::BTreeMap<&'static str, u64> = Default::default();
@@ -507,6 +515,7 @@ impl Metrics {
             rtp = rtp.saturating_add(c.rtp_packets);
             rtcp = rtcp.saturating_add(c.rtcp_packets);
             refused = refused.saturating_add(c.streams_refused);
+            calls_refused = calls_refused.saturating_add(c.calls_refused);
             frame_bad = frame_bad.saturating_add(c.malformed);
             rtp_bad = rtp_bad.saturating_add(c.rtp_malformed);
             rtcp_bad = rtcp_bad.saturating_add(c.rtcp_malformed);
@@ -521,6 +530,7 @@ impl Metrics {
         mirror(&self.rtp_packets, rtp);
         mirror(&self.rtcp_packets, rtcp);
         mirror(&self.streams_refused, refused);
+        mirror(&self.calls_refused, calls_refused);
         for (kind, v) in [
             ("frame", frame_bad),
             ("rtp", rtp_bad),
@@ -797,6 +807,7 @@ mod tests {
             ("vqprobe_sip_messages_total", "counter"),
             ("vqprobe_malformed_packets_total", "counter"),
             ("vqprobe_streams_refused_total", "counter"),
+            ("vqprobe_calls_refused_total", "counter"),
             ("vqprobe_active_calls", "gauge"),
             ("vqprobe_active_streams", "gauge"),
             ("vqprobe_calls_total", "counter"),

@@ -40,6 +40,11 @@ use crate::runtime::{SourceStats, WorkerSnapshot};
 pub const ROUTE_IDLE: Duration = Duration::from_secs(2 * 3600);
 /// Unsignalled media endpoints remembered for pushed metadata this long.
 const UNOWNED_IDLE: Duration = Duration::from_secs(120);
+/// Unsignalled media endpoints remembered at most (per capture thread, and shared):
+/// a flood of unique flows must not grow the maps for the two minutes they are kept.
+/// Beyond it a new flow is still routed by its hash; only metadata pushed for it
+/// cannot find its worker by endpoint (it goes by its id instead).
+const MAX_UNOWNED: usize = 65_536;
 
 /// A call as the router sees it.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +65,9 @@ struct Routes {
     timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// The engines' linger after a SIP end.
     linger: Duration,
+    /// Most calls remembered: beyond it (a Call-ID flood) a call is routed by its
+    /// Call-ID's hash alone, as the engines refuse it at their own cap anyway.
+    max_calls: usize,
 }
 
 /// The capture side's copy of media ownership: which worker owns which call and which
@@ -83,11 +91,13 @@ fn route_id(call_id: &str) -> u64 {
 }
 
 impl RouteTable {
-    /// A table for `workers` workers whose engines linger `linger` after a SIP end.
-    pub fn new(workers: usize, linger: Duration) -> RouteTable {
+    /// A table for `workers` workers whose engines linger `linger` after a SIP end,
+    /// remembering at most `max_calls` calls.
+    pub fn new(workers: usize, linger: Duration, max_calls: usize) -> RouteTable {
         RouteTable {
             routes: RwLock::new(Routes {
                 linger,
+                max_calls,
                 ..Routes::default()
             }),
             unowned: Mutex::new(FxHashMap::default()),
@@ -123,6 +133,7 @@ impl RouteTable {
         };
         r.expire(at);
         let r = &mut *r;
+        let full = r.calls.len() >= r.max_calls;
         let shard = match r.calls.get_mut(&id) {
             Some(c) => {
                 c.last_sip = c.last_sip.max(at);
@@ -132,6 +143,9 @@ impl RouteTable {
                     r.owners.reopen(id);
                 }
                 c.shard
+            }
+            None if full => {
+                return shard_of_call(&ev.call_id, self.workers);
             }
             None => {
                 let shard = shard_of_call(&ev.call_id, self.workers);
@@ -187,7 +201,12 @@ impl RouteTable {
             .or(running)
             .unwrap_or_else(|| shard_of_call(call_id, self.workers));
         if held.is_none() {
-            if let Ok(mut r) = self.routes.write() {
+            if let Some(mut r) = self
+                .routes
+                .write()
+                .ok()
+                .filter(|r| r.calls.len() < r.max_calls)
+            {
                 r.calls.insert(
                     id,
                     CallRoute {
@@ -211,13 +230,19 @@ impl RouteTable {
     fn note_unowned(&self, seen: &FxHashMap<SocketAddr, (usize, Timestamp)>, now: Timestamp) {
         if let Ok(mut m) = self.unowned.lock() {
             m.retain(|_, (_, at)| now.nanos_since(*at) < UNOWNED_IDLE.as_nanos() as i64);
-            m.extend(seen.iter().map(|(k, v)| (*k, *v)));
+            for (k, v) in seen {
+                if m.len() < MAX_UNOWNED || m.contains_key(k) {
+                    m.insert(*k, *v);
+                }
+            }
         }
     }
 
     fn note_new_unowned(&self, endpoint: SocketAddr, shard: usize, at: Timestamp) {
         if let Ok(mut m) = self.unowned.lock() {
-            m.insert(endpoint, (shard, at));
+            if m.len() < MAX_UNOWNED {
+                m.insert(endpoint, (shard, at));
+            }
         }
     }
 
@@ -558,9 +583,11 @@ impl Dispatcher {
     /// The worker of media nobody owns: by its flow, remembered for pushed metadata.
     fn unowned_shard(&mut self, at: Timestamp, seg: &Segment<'_>) -> usize {
         let s = shard_of(&pair_key(seg.src, seg.dst), self.shards.len());
+        let full = self.unowned.len() >= MAX_UNOWNED;
         for e in [seg.src, seg.dst] {
             match self.unowned.get_mut(&e) {
                 Some(v) => *v = (s, at),
+                None if full => {}
                 None => {
                     // A new flow is published at once: metadata pushed for it
                     // a moment later must find where it runs.
@@ -703,7 +730,7 @@ Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent
 
     #[test]
     fn a_reused_port_follows_the_newest_call_and_claims_end_with_calls() {
-        let t = RouteTable::new(64, Duration::from_secs(2));
+        let t = RouteTable::new(64, Duration::from_secs(2), 100_000);
         let media: SocketAddr = "10.0.0.9:4000".parse().expect("addr");
         let far: SocketAddr = "192.0.2.1:7000".parse().expect("addr");
         // Two Call-IDs that hash to different workers.

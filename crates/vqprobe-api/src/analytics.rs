@@ -25,11 +25,13 @@ use super::App;
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
     /// Look-back in UTC calendar days, today included: 7 (default), 30 or 90.
-    #[param(value_type = Option<u32>, example = 7)]
+    #[param(schema_with = crate::params::days_schema, example = 7)]
     pub days: Option<String>,
     /// Only this agent's calls.
+    #[param(min_length = 1, max_length = 256)]
     pub agent_id: Option<String>,
     /// Only calls on this MNO.
+    #[param(min_length = 1, max_length = 256)]
     pub mno: Option<String>,
     /// Only this probe's calls (fleet aggregator only; a probe answers 400).
     pub probe_id: Option<String>,
@@ -41,7 +43,7 @@ pub struct SummaryParams {
 #[into_params(parameter_in = Query)]
 pub struct DaysParams {
     /// Look-back in UTC calendar days, today included: 7 (default), 30 or 90.
-    #[param(value_type = Option<u32>, example = 7)]
+    #[param(schema_with = crate::params::days_schema, example = 7)]
     pub days: Option<String>,
     /// Only this probe's calls (fleet aggregator only; a probe answers 400).
     pub probe_id: Option<String>,

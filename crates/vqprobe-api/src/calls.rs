@@ -30,18 +30,24 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Exact agent id.
+    #[param(min_length = 1, max_length = 256)]
     pub agent_id: Option<String>,
     /// Exact MNO name.
+    #[param(min_length = 1, max_length = 256)]
     pub mno: Option<String>,
     /// `in_progress`, `completed`, `failed` or `abandoned`.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     /// `inbound` or `outbound`.
+    #[param(schema_with = direction_schema)]
     pub direction: Option<String>,
     /// Calls created at or after this RFC 3339 instant, or from the start of this
     /// `YYYY-MM-DD` (UTC).
+    #[param(schema_with = crate::params::date_or_instant_schema)]
     pub date_from: Option<String>,
     /// Calls created at or before this RFC 3339 instant, or up to the end of this
     /// `YYYY-MM-DD` (UTC): both bounds are inclusive.
+    #[param(schema_with = crate::params::date_or_instant_schema)]
     pub date_to: Option<String>,
     /// `quality_mos` at least this; unscored calls never match a MOS bound.
     #[param(value_type = Option<f64>)]
@@ -50,13 +56,26 @@ pub struct ListParams {
     #[param(value_type = Option<f64>)]
     pub max_mos: Option<String>,
     /// 1-based page (default 1).
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub page: Option<String>,
     /// Calls per page, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
     /// Only this probe's calls (fleet aggregator only; a probe answers 400).
     pub probe_id: Option<String>,
+}
+
+/// The `status` values a filter accepts.
+const STATUSES: [&str; 4] = ["in_progress", "completed", "failed", "abandoned"];
+/// The `direction` values a filter accepts.
+const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
+
+fn status_schema() -> utoipa::openapi::schema::Object {
+    crate::params::string_enum(&STATUSES)
+}
+
+fn direction_schema() -> utoipa::openapi::schema::Object {
+    crate::params::string_enum(&DIRECTIONS)
 }
 
 /// A page of calls.
@@ -127,12 +146,8 @@ fn list_query(p: ListParams) -> Result<CallQuery, ApiError> {
     Ok(CallQuery {
         agent_id: non_empty("agent_id", p.agent_id)?,
         mno: non_empty("mno", p.mno)?,
-        status: one_of(
-            "status",
-            p.status,
-            &["in_progress", "completed", "failed", "abandoned"],
-        )?,
-        direction: one_of("direction", p.direction, &["inbound", "outbound"])?,
+        status: one_of("status", p.status, &STATUSES)?,
+        direction: one_of("direction", p.direction, &DIRECTIONS)?,
         date_from_ms,
         date_to_ms,
         min_mos,
@@ -207,6 +222,7 @@ pub(crate) async fn get(
     responses(
         (status = 202, description = "Accepted; it shows up in the call once its media is seen", body = PushAccepted),
         (status = 400, description = "Invalid metadata (bad JSON, unknown field, no media, bad call_id)", body = ErrorBody),
+        (status = 413, description = "Body over the API's limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "The capture pipeline cannot take metadata now", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
@@ -249,7 +265,9 @@ pub(crate) async fn push(
     request_body = ResolutionBody,
     responses(
         (status = 200, description = "The updated call", body = CallRecord),
-        (status = 400, description = "resolution is not resolved or unresolved", body = ErrorBody),
+        (status = 400, description = "resolution is not resolved or unresolved, or the body is not JSON", body = ErrorBody),
+        (status = 413, description = "Body over the API's limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 404, description = "No such call", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
     )

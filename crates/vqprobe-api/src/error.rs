@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 413: the body is larger than the API accepts.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 414: the request target (path and query) is longer than the API accepts.
+    #[error("{0}")]
+    UriTooLong(String),
     /// 415: a JSON body was sent without `Content-Type: application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -54,7 +57,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable snake_case code: `bad_request`, `unauthorized`, `not_found`,
-    /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `payload_too_large`, `uri_too_long`, `unsupported_media_type`,
     /// `unavailable`, `internal`.
     pub code: String,
     /// Human-readable explanation naming the offending parameter or value.
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UriTooLong(_) => "uri_too_long",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -169,6 +174,20 @@ impl From<StoreError> for ApiError {
 }
 
 /// The fallback for paths no route matches.
+/// Refuses a request target longer than [`crate::MAX_URI_BYTES`] with a JSON 414, long
+/// before hyper's own limit (whose 414 has no body) is reached.
+pub async fn uri_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > crate::MAX_URI_BYTES {
+        return ApiError::UriTooLong(format!(
+            "the request target is {len} bytes; at most {} are accepted",
+            crate::MAX_URI_BYTES
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
 }
@@ -191,6 +210,7 @@ mod tests {
             ApiError::NotFound("x".into()),
             ApiError::MethodNotAllowed("x".into()),
             ApiError::PayloadTooLarge("x".into()),
+            ApiError::UriTooLong("x".into()),
             ApiError::UnsupportedMediaType("x".into()),
             ApiError::Unavailable("x".into()),
             ApiError::Internal("secret path".into()),
@@ -207,12 +227,13 @@ mod tests {
                 (404, "not_found"),
                 (405, "method_not_allowed"),
                 (413, "payload_too_large"),
+                (414, "uri_too_long"),
                 (415, "unsupported_media_type"),
                 (503, "unavailable"),
                 (500, "internal"),
             ]
         );
-        assert!(!all[7].body().error.message.contains("secret"));
+        assert!(!all[8].body().error.message.contains("secret"));
     }
 
     #[test]

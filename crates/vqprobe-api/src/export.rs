@@ -30,10 +30,14 @@ use super::App;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `csv` (default) or `json`.
-    #[param(value_type = Option<String>, example = "csv")]
+    #[param(schema_with = format_schema, example = "csv")]
     pub format: Option<String>,
     /// Only this probe's calls (fleet aggregator only; a probe answers 400).
     pub probe_id: Option<String>,
+}
+
+fn format_schema() -> utoipa::openapi::schema::Object {
+    crate::params::string_enum(&["csv", "json"])
 }
 
 /// Output format.

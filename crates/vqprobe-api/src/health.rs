@@ -131,9 +131,12 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>, headers: HeaderMap) -> 
     get,
     path = "/metrics",
     tag = "ops",
+    // As enforced: open on a loopback listen unless api.metrics_require_auth = true,
+    // a bearer key otherwise (and whenever metrics_require_auth is set).
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
-        (status = 401, description = "No valid key (when api.metrics_require_auth is set)", body = ErrorBody),
+        (status = 401, description = "No valid key, when a key is required: listen not loopback (unless api.metrics_require_auth = false) or api.metrics_require_auth = true", body = ErrorBody),
         (status = 503, description = "This process keeps no metrics", body = ErrorBody),
     )
 )]

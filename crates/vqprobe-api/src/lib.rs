@@ -50,6 +50,11 @@ pub use probe::Probe;
 /// Largest request body accepted (pushed metadata and analytics queries are small).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Longest request target (path and query string) accepted; longer ones get a JSON 414.
+/// Far above any real query (filters are at most 256 characters each) and far below
+/// hyper's own request-line limit, whose 414 would have no body.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
 /// How long shutdown waits for in-flight requests (a long export) before it drops
 /// them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -191,6 +196,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::uri_limit))
         .with_state(app)
 }
 

@@ -39,6 +39,41 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Declares the 414 every route can answer (the request target over
+/// [`crate::MAX_URI_BYTES`], refused before routing) with the JSON error body.
+struct UriTooLong;
+
+impl Modify for UriTooLong {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description("Request target (path and query) over 8 KiB")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .insert("414".to_string(), response.clone().into());
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -48,7 +83,7 @@ impl Modify for BearerAuth {
         license(name = "MIT")
     ),
     security(("bearer" = [])),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &UriTooLong),
     paths(
         super::analytics::summary,
         super::analytics::by_mno,

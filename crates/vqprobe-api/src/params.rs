@@ -35,12 +35,18 @@ pub(crate) fn parse_days(value: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
+/// Longest filter value (an agent id, an MNO name), in characters.
+pub(crate) const MAX_FILTER_LEN: usize = 256;
+
 /// An optional filter value; an empty one is refused rather than silently matching
-/// nothing (or everything).
+/// nothing (or everything), and so is one longer than [`MAX_FILTER_LEN`].
 pub(crate) fn non_empty(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
         Some(v) if v.is_empty() => Err(ApiError::bad_request(format!(
             "{name} must not be empty (leave it out to match any)"
+        ))),
+        Some(v) if v.chars().count() > MAX_FILTER_LEN => Err(ApiError::bad_request(format!(
+            "{name} must be at most {MAX_FILTER_LEN} characters"
         ))),
         other => Ok(other),
     }
@@ -69,6 +75,50 @@ pub(crate) fn scope(
         ));
     }
     Ok(vqprobe_store::Scope { probe_id })
+}
+
+/// Schema of `days`: one of 7, 30, 90.
+pub(crate) fn days_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .enum_values(Some(ALLOWED_DAYS))
+        .default(Some(7.into()))
+        .build()
+}
+
+/// Schema of a string that is one of `values`.
+pub(crate) fn string_enum(values: &[&str]) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// Schema of a date, an RFC 3339 instant or null (`timeRange.start`, `.end`).
+pub(crate) fn date_or_instant_or_null_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .item(date_or_instant_schema())
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
+}
+
+/// Schema of a date or an RFC 3339 instant (`date_from`, `date_to`).
+pub(crate) fn date_or_instant_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let of = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(of(KnownFormat::Date))
+        .item(of(KnownFormat::DateTime))
+        .build()
+        .into()
 }
 
 /// A value from a fixed set (`status`, `direction`).

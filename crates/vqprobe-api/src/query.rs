@@ -35,6 +35,7 @@ pub const MAX_NAME: usize = 40;
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsRequest {
     /// The queries (1 to 20).
+    #[schema(min_items = 1, max_items = 20)]
     pub queries: Vec<AnalyticsQuery>,
     /// Only this probe's calls, in every query (fleet aggregator only; a probe
     /// answers 400).
@@ -47,13 +48,15 @@ pub struct AnalyticsRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AnalyticsQuery {
     /// Names the query in the response (1 to 40 characters, unique in the request).
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
     /// The table queried; only `calls`.
     pub table: Table,
-    /// Columns to group by, besides the time bucket.
+    /// Columns to group by, besides the time bucket (each at most once).
     #[serde(default)]
     pub group_by: Vec<GroupBy>,
     /// Aggregations (1 to 20).
+    #[schema(min_items = 1, max_items = 20)]
     pub operations: Vec<Operation>,
     /// Range and bucketing; default: the last 7 days up to now, one bucket, UTC.
     #[serde(default)]
@@ -79,6 +82,7 @@ pub struct Operation {
     /// Key of the value in each result row; default `<operation>_<column>`, e.g.
     /// `p95_mos`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 40)]
     pub alias: Option<String>,
 }
 
@@ -88,13 +92,16 @@ pub struct Operation {
 pub struct TimeRange {
     /// First instant (RFC 3339) or day (`YYYY-MM-DD`, from midnight in `timezone`);
     /// default 7 days before `end`.
+    #[schema(schema_with = crate::params::date_or_instant_or_null_schema)]
     pub start: Option<String>,
     /// End, exclusive (RFC 3339), or last day, included (`YYYY-MM-DD`); default now.
+    #[schema(schema_with = crate::params::date_or_instant_or_null_schema)]
     pub end: Option<String>,
     /// Bucket size; without it the whole range is one bucket.
     pub step: Option<Step>,
     /// `UTC` (default) or a fixed offset such as `+05:30` or `-08:00`. Named zones
     /// (`Europe/London`) are refused: vqprobe carries no time-zone database.
+    #[schema(pattern = r"^(UTC|Z|GMT|[+-](0[0-9]|1[0-9]|2[0-3]):?[0-5][0-9])$")]
     pub timezone: Option<String>,
 }
 
@@ -137,6 +144,7 @@ pub struct QueryResult {
         (status = 200, description = "One result per query, in request order", body = [QueryResult]),
         (status = 400, description = "Bad query: unknown table, column, operation, groupBy, step or time zone; bad range; result too large", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
+        (status = 413, description = "Body over the API's limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
     )
 )]

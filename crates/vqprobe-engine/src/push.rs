@@ -35,7 +35,7 @@ pub struct PushedCall {
     pub recording_url: Option<String>,
     /// Media endpoints of the call (either side), as `{ip, port}`; at least one.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, required = true))]
     pub media: Vec<MediaAddr>,
 }
 
@@ -45,11 +45,46 @@ pub struct PushedCall {
 #[serde(deny_unknown_fields)]
 pub struct MediaAddr {
     /// IPv4 or IPv6 address.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "192.0.2.10"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = ip_schema, example = "192.0.2.10")
+    )]
     pub ip: std::net::IpAddr,
     /// UDP port (1–65535).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
+    #[serde(deserialize_with = "port_number")]
     pub port: u16,
+}
+
+/// A port as any JSON number with an integral value in 0..=65535: JSON Schema's
+/// `integer` (which the document declares) includes `5004.0`, so the server takes it too.
+fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    use serde::de::Error;
+    // Every u16 is exact in an f64, and integers deserialise into one too.
+    let f = f64::deserialize(d)?;
+    if f.fract() == 0.0 && (0.0..=65535.0).contains(&f) {
+        Ok(f as u16)
+    } else {
+        Err(D::Error::custom(format!(
+            "port must be an integer from 0 to 65535, got {f}"
+        )))
+    }
+}
+
+/// Schema of an IP address: an IPv4 or an IPv6 address.
+#[cfg(feature = "openapi")]
+fn ip_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let of = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(of(KnownFormat::Ipv4))
+        .item(of(KnownFormat::Ipv6))
+        .build()
+        .into()
 }
 
 impl MediaAddr {

@@ -397,7 +397,10 @@ impl Engine {
                 continue;
             }
             c.scheduled = Timestamp::MAX;
-            if c.next_interim <= now {
+            // Without interim records (offline analysis) none is ever due, even for a
+            // packet stamped at the end of time (Timestamp::MAX, where next_interim
+            // sits): that once gave a call two records.
+            if self.cfg.interim.is_some() && c.next_interim <= now {
                 // After a jump in time the missed records are skipped, not made up.
                 c.next_interim = match self.cfg.interim {
                     Some(every) => now.plus(every),
