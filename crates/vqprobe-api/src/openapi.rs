@@ -118,6 +118,35 @@ pub fn document_json() -> &'static str {
     })
 }
 
+/// The document as a single probe serves it: without the fleet's `probe_id` (its
+/// parameters, the analytics request field and the `groupBy` value), which a probe
+/// refuses.
+pub fn probe_document_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(document_json()) else {
+            return document_json().to_string();
+        };
+        if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+            for ops in paths.values_mut().filter_map(|o| o.as_object_mut()) {
+                for op in ops.values_mut() {
+                    if let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+                        params.retain(|p| p["name"] != "probe_id");
+                    }
+                }
+            }
+        }
+        let schemas = &mut doc["components"]["schemas"];
+        if let Some(props) = schemas["AnalyticsRequest"]["properties"].as_object_mut() {
+            props.remove("probe_id");
+        }
+        if let Some(values) = schemas["GroupBy"]["enum"].as_array_mut() {
+            values.retain(|v| v != "probe_id");
+        }
+        doc.to_string()
+    })
+}
+
 /// This API's OpenAPI document.
 #[utoipa::path(
     get,
@@ -128,8 +157,15 @@ pub fn document_json() -> &'static str {
         (status = 401, description = "No valid key", body = ErrorBody),
     )
 )]
-pub(crate) async fn document() -> Response {
-    let mut resp = document_json().into_response();
+pub(crate) async fn document(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<super::App>>,
+) -> Response {
+    let doc = if app.db.has_probes() {
+        document_json()
+    } else {
+        probe_document_json()
+    };
+    let mut resp = doc.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
