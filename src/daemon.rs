@@ -374,7 +374,7 @@ impl Daemon {
                 stats,
             );
             let input =
-                hep::input::start(&listeners, disp, hep_stats.clone(), stop_capture.clone())?;
+                crate::hep_input::start(&listeners, disp, hep_stats.clone(), stop_capture.clone())?;
             for (t, a) in &input.bound {
                 let scheme = match t {
                     HepTransport::Udp => "udp",

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod demo;
 pub mod fuzz_targets;
 pub mod hep;
+pub mod hep_input;
 pub mod hold;
 pub mod metrics;
 pub mod number;

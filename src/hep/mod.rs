@@ -1,5 +1,5 @@
 //! Homer (HEP): sending a capture server what the probe measures ([`export`]) and taking
-//! HEP from agents already deployed ([`input`]). The wire format is
+//! HEP from agents already deployed ([`crate::hep_input`]). The wire format is
 //! `vqprobe_wire::hep`; the JSON Homer stores for RTCP and reports is [`json`].
 //!
 //! Export never blocks capture or the workers: they hand a [`HepOut`] to a bounded
@@ -7,7 +7,6 @@
 //! counts it. One exporter thread owns the socket.
 
 pub mod export;
-pub mod input;
 pub mod json;
 
 use std::net::SocketAddr;

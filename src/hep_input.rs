@@ -22,8 +22,8 @@ use vqprobe_engine::time::Timestamp;
 use vqprobe_wire::decode::{Segment, Transport};
 use vqprobe_wire::hep::{self, HepError, HepPacket};
 
-use super::HepStats;
 use crate::config::HepTransport;
+use crate::hep::HepStats;
 use crate::pipeline::Dispatcher;
 
 /// Received packets waiting for the feeder, at most.
